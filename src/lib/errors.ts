@@ -1,0 +1,30 @@
+import { ErrorCode, ERROR_CODE_NAMES, type ErrorCodeName } from '../wire/codes.js';
+
+export { ErrorCode, type ErrorCodeName };
+
+// Operating errors: every one carries a stable code. Callers branch on `code`, never on text.
+export class DkvError extends Error {
+  constructor(
+    readonly code: ErrorCodeName,
+    message: string,
+    options?: ErrorOptions,
+  ) {
+    super(message, options);
+    this.name = 'DkvError';
+  }
+
+  get wireCode(): number {
+    return ErrorCode[this.code];
+  }
+
+  // An error received on the wire. An unknown number (a newer server) keeps its number.
+  static fromWire(code: number, message: string): DkvError {
+    const name = ERROR_CODE_NAMES.get(code);
+    if (name === undefined) return new DkvError('INTERNAL', `error ${code}: ${message}`);
+    return new DkvError(name, message);
+  }
+}
+
+export function isDkvError(value: unknown, code?: ErrorCodeName): value is DkvError {
+  return value instanceof DkvError && (code === undefined || value.code === code);
+}

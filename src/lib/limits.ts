@@ -1,0 +1,41 @@
+// Every queue, buffer and size in dkv has a named limit here. The unit is the last word of the
+// name. protocol.md's limits table lists the ones a client can run into.
+
+const KiB = 1024;
+const MiB = 1024 * KiB;
+
+export const limits = {
+  // A frame's length field counts the header after it plus the body. 4 MiB leaves room for an
+  // MPUT of a few large values while keeping a connection's worst-case buffer small. It also
+  // keeps the first byte of every native frame 0x00, which is how a connection's dialect is told.
+  frameBytesMax: 4 * MiB,
+  // lmdb's largest key is 1978 bytes; a stored key is a 6-byte token prefix plus the key.
+  keyBytesMax: 1024,
+  // Values past 1 MiB belong in a blob store; Riak and memcached draw the same line.
+  valueBytesMax: 1 * MiB,
+  // Keys in one MGET / MPUT / RESP MGET, MSET, DEL or EXISTS.
+  multiKeysMax: 1000,
+  // Concurrent versions of one key. A client that keeps writing without a context could grow
+  // them without bound; past this the write fails with SIBLINGS_EXCEEDED.
+  siblingsMax: 64,
+  // A connection stops reading while it has this many requests in flight (native frames or RESP
+  // commands whose replies are not yet written) and resumes at half.
+  connectionInFlightMax: 1024,
+  // ... or while this many reply bytes wait in the socket for a client that does not read.
+  connectionWriteBytesHighWater: 1 * MiB,
+  // Open client connections; past this the server closes new ones at once.
+  connectionsMax: 10_000,
+  // A RESP inline command (the netcat dialect) ends at a newline within this many bytes, as in
+  // Redis.
+  respInlineBytesMax: 64 * KiB,
+  // RESP bulk strings carry keys or values; a frame is the most any command can carry.
+  respBulkBytesMax: 4 * MiB,
+  // RESP arrays: MSET of multiKeysMax pairs plus the command name.
+  respArgsMax: 2 * 1000 + 1,
+  // Bytes of one UDP datagram: fits a 1500-byte Ethernet MTU with IP and UDP headers.
+  datagramBytesMax: 1400,
+  // Cluster label in a datagram header.
+  clusterLabelBytesMax: 255,
+} as const;
+
+export type Limits = typeof limits;

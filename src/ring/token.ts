@@ -1,0 +1,56 @@
+// The key → token hash of protocol.md. A token is a 48-bit unsigned integer, a plain JS number:
+//   token = murmur3_32(key, seed 0) * 2^16 + (murmur3_32(key, seed 1) >>> 16)
+// MurmurHash3 (x86, 32-bit) is in every language's standard toolbox, so any client can place a
+// key; 48 bits keep virtual-node collisions improbable (about 1e-6 for 25,600 tokens) and fit
+// Buffer.writeUIntBE. Pure, and allocation-free: it reads the key where it lies.
+
+export const TOKEN_BITS = 48;
+export const TOKEN_BYTES = 6;
+export const TOKEN_SPACE = 2 ** TOKEN_BITS;
+
+const C1 = 0xcc9e2d51;
+const C2 = 0x1b873593;
+
+export function murmur3x86_32(bytes: Uint8Array, start: number, end: number, seed: number): number {
+  let h = seed >>> 0;
+  const length = end - start;
+  const blocksEnd = start + (length & ~3);
+  let i = start;
+  for (; i < blocksEnd; i += 4) {
+    let k = bytes[i]! | (bytes[i + 1]! << 8) | (bytes[i + 2]! << 16) | (bytes[i + 3]! << 24);
+    k = Math.imul(k, C1);
+    k = (k << 15) | (k >>> 17);
+    k = Math.imul(k, C2);
+    h ^= k;
+    h = (h << 13) | (h >>> 19);
+    h = (Math.imul(h, 5) + 0xe6546b64) | 0;
+  }
+  let k = 0;
+  switch (length & 3) {
+    case 3:
+      k ^= bytes[i + 2]! << 16;
+    // falls through
+    case 2:
+      k ^= bytes[i + 1]! << 8;
+    // falls through
+    case 1:
+      k ^= bytes[i]!;
+      k = Math.imul(k, C1);
+      k = (k << 15) | (k >>> 17);
+      k = Math.imul(k, C2);
+      h ^= k;
+  }
+  h ^= length;
+  h ^= h >>> 16;
+  h = Math.imul(h, 0x85ebca6b);
+  h ^= h >>> 13;
+  h = Math.imul(h, 0xc2b2ae35);
+  h ^= h >>> 16;
+  return h >>> 0;
+}
+
+export function tokenOf(key: Uint8Array, start = 0, end = key.length): number {
+  const high = murmur3x86_32(key, start, end, 0);
+  const low = murmur3x86_32(key, start, end, 1) >>> 16;
+  return high * 0x10000 + low;
+}

@@ -1,0 +1,138 @@
+// One client connection: dialect sniffing, output batching and backpressure. The protocol
+// itself is a session (native-session.ts or resp-session.ts) chosen by the first byte.
+
+import type { Socket } from 'node:net';
+import { limits } from '../lib/limits.js';
+import type { Logger } from '../lib/log.js';
+import type { ServerStats } from './stats.js';
+
+export interface Session {
+  // Throws on input the session cannot go on from; the connection then answers and closes.
+  push(chunk: Buffer): void;
+  // The reply to send before closing for `error`, if the dialect has one.
+  fatalReply(error: unknown): Buffer | undefined;
+}
+
+export type SessionFactory = (connection: Connection, firstByte: number) => Session;
+
+export class Connection {
+  private session: Session | null = null;
+  private inFlight = 0;
+  private corked = false;
+  private readingPaused = false;
+  private closing = false;
+  // Any per-connection name a client gives itself (RESP CLIENT SETNAME).
+  name: string | null = null;
+
+  constructor(
+    readonly id: number,
+    private readonly socket: Socket,
+    private readonly stats: ServerStats,
+    private readonly log: Logger,
+    private readonly sessionOf: SessionFactory,
+    private readonly onClosed: (connection: Connection) => void,
+  ) {
+    socket.setNoDelay(true);
+    socket.on('data', this.onData);
+    socket.on('drain', this.maybeResume);
+    socket.on('error', this.onError);
+    socket.on('close', this.onClose);
+    // A client that shuts down its sending side (nc at end of input) still gets every reply.
+    socket.on('end', () => this.end());
+  }
+
+  get requestsInFlight(): number {
+    return this.inFlight;
+  }
+
+  get isClosing(): boolean {
+    return this.closing;
+  }
+
+  private readonly onData = (chunk: Buffer): void => {
+    this.stats.bytesIn += chunk.length;
+    if (this.closing) return;
+    if (this.session === null) this.session = this.sessionOf(this, chunk[0]!);
+    this.cork();
+    try {
+      this.session.push(chunk);
+    } catch (error) {
+      this.stats.protocolErrors++;
+      if (this.log.isLevelEnabled('debug')) this.log.debug({ connection: this.id, err: error }, 'protocol error');
+      const reply = this.session.fatalReply(error);
+      if (reply !== undefined) this.send(reply);
+      this.end();
+    }
+  };
+
+  // Queues `bytes` for the client. Replies written in one event-loop turn go out in one writev.
+  send(bytes: Buffer): void {
+    if (this.socket.destroyed) return;
+    this.cork();
+    this.socket.write(bytes);
+    this.stats.bytesOut += bytes.length;
+    if (this.socket.writableLength >= limits.connectionWriteBytesHighWater) this.pauseReading();
+  }
+
+  private cork(): void {
+    if (this.corked) return;
+    this.corked = true;
+    this.socket.cork();
+    process.nextTick(this.uncork);
+  }
+
+  private readonly uncork = (): void => {
+    this.corked = false;
+    this.socket.uncork();
+  };
+
+  requestStarted(): void {
+    if (++this.inFlight >= limits.connectionInFlightMax) this.pauseReading();
+  }
+
+  requestFinished(): void {
+    this.inFlight--;
+    if (this.readingPaused) this.maybeResume();
+    if (this.closing && this.inFlight === 0) this.socket.end();
+  }
+
+  private pauseReading(): void {
+    if (this.readingPaused) return;
+    this.readingPaused = true;
+    this.stats.readsPaused++;
+    this.socket.pause();
+  }
+
+  private readonly maybeResume = (): void => {
+    if (
+      this.readingPaused &&
+      !this.closing &&
+      this.inFlight <= limits.connectionInFlightMax >> 1 &&
+      this.socket.writableLength < limits.connectionWriteBytesHighWater >> 1
+    ) {
+      this.readingPaused = false;
+      this.socket.resume();
+    }
+  };
+
+  // Stop reading, let in-flight requests answer, then close.
+  end(): void {
+    if (this.closing) return;
+    this.closing = true;
+    this.socket.pause();
+    if (this.inFlight === 0) this.socket.end();
+  }
+
+  destroy(): void {
+    this.socket.destroy();
+  }
+
+  private readonly onError = (error: Error): void => {
+    if (this.log.isLevelEnabled('debug')) this.log.debug({ connection: this.id, err: error }, 'socket error');
+  };
+
+  private readonly onClose = (): void => {
+    this.closing = true;
+    this.onClosed(this);
+  };
+}

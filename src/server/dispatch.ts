@@ -1,0 +1,205 @@
+// The native dialect: frames in, replies out. GET is the hot path: its key is read in place,
+// the record comes from the engine's shared buffer, and the only allocation is the reply.
+
+import { DkvError, isDkvError } from '../lib/errors.js';
+import { limits } from '../lib/limits.js';
+import { copyRecord, recordIsTombstone, RECORD_HEADER_BYTES, type WriteResult } from '../store/versioned-store.js';
+import { FRAME_HEADER_BYTES, FrameFlag, Opcode, OPCODE_NAMES, PROTOCOL_VERSION } from '../wire/codes.js';
+import { encodeFrame, FrameDecoder, writeFrameHeader, type FrameSink } from '../wire/frame.js';
+import {
+  decodeBody,
+  decodeDeleteRequest,
+  decodeKeyRequest,
+  decodeMgetRequest,
+  decodeMputRequest,
+  decodePutRequest,
+  encodeBodyShared,
+  NOT_FOUND_REPLY,
+  readGetKeyInPlace,
+  type Span,
+} from '../wire/messages.js';
+import type { Connection, Session } from './connection.js';
+import type { Service } from './service.js';
+
+const NOT_FOUND = Buffer.from(NOT_FOUND_REPLY);
+
+export class NativeSession implements Session, FrameSink {
+  private readonly decoder = new FrameDecoder(this);
+  private readonly keySpan: Span = { start: 0, end: 0 };
+
+  constructor(
+    private readonly connection: Connection,
+    private readonly service: Service,
+  ) {}
+
+  push(chunk: Buffer): void {
+    this.decoder.push(chunk);
+  }
+
+  // Framing errors carry request id 0: the stream is lost, so no request can be named.
+  fatalReply(error: unknown): Buffer {
+    return errorFrame(0, asDkvError(error));
+  }
+
+  onFrame(opcode: number, flags: number, requestId: number, bytes: Buffer, start: number, end: number): void {
+    const service = this.service;
+    try {
+      if ((flags & FrameFlag.REPLY) !== 0) throw new DkvError('BAD_REQUEST', 'a client must not send reply frames');
+      if (service.shuttingDown) throw new DkvError('SHUTTING_DOWN', 'the node is shutting down');
+      if (opcode === Opcode.GET) {
+        this.get(requestId, bytes, start, end);
+        return;
+      }
+      const name = OPCODE_NAMES.get(opcode);
+      if (name === undefined || name === 'ERROR') {
+        throw new DkvError('UNKNOWN_OPCODE', `opcode 0x${opcode.toString(16)} is unknown`);
+      }
+      service.stats.countRequest(name);
+      const body = decodeBody(bytes, start, end);
+      switch (opcode) {
+        case Opcode.HELLO:
+          this.reply(opcode, requestId, this.hello());
+          return;
+        case Opcode.PING:
+          this.connection.send(encodeFrame(opcode, FrameFlag.REPLY, requestId, bytes, start, end));
+          return;
+        case Opcode.STATS:
+          this.reply(opcode, requestId, service.statsSnapshot());
+          return;
+        case Opcode.MGET:
+          this.mget(requestId, decodeMgetRequest(body));
+          return;
+        case Opcode.PUT: {
+          const put = decodePutRequest(body);
+          this.later(opcode, requestId, service.store.write(put.key, put.value, put.context), putReply);
+          return;
+        }
+        case Opcode.DELETE: {
+          const del = decodeDeleteRequest(body);
+          this.later(opcode, requestId, service.store.write(del.key, null, del.context), deleteReply);
+          return;
+        }
+        case Opcode.MPUT: {
+          const writes = decodeMputRequest(body).map((e) => service.store.write(e.key, e.value, e.context));
+          this.later(opcode, requestId, Promise.all(writes), (results) => ({
+            contexts: results.map((r) => r.context),
+          }));
+          return;
+        }
+      }
+    } catch (error) {
+      this.fail(requestId, error);
+    }
+  }
+
+  private get(requestId: number, bytes: Buffer, start: number, end: number): void {
+    const service = this.service;
+    service.stats.countRequest('GET');
+    let record: Buffer | undefined;
+    if (readGetKeyInPlace(bytes, start, end, this.keySpan)) {
+      record = service.store.readRecord(bytes, this.keySpan.start, this.keySpan.end);
+    } else {
+      const key = decodeKeyRequest(decodeBody(bytes, start, end), 'GET');
+      record = service.store.readRecord(key, 0, key.length);
+    }
+    if (record === undefined || recordIsTombstone(record)) {
+      this.connection.send(encodeFrame(Opcode.GET, FrameFlag.REPLY, requestId, NOT_FOUND));
+    } else {
+      this.connection.send(encodeFrame(Opcode.GET, FrameFlag.REPLY, requestId, record, RECORD_HEADER_BYTES));
+    }
+  }
+
+  private mget(requestId: number, keys: Uint8Array[]): void {
+    const store = this.service.store;
+    // The reply body is {"results": [GET reply, ...]}: the stored bodies, concatenated.
+    const parts: Buffer[] = [Buffer.from([0x81, 0xa7, ...Buffer.from('results')]), arrayHeader(keys.length)];
+    let bodyBytes = parts[0]!.length + parts[1]!.length;
+    for (const key of keys) {
+      const record = store.readRecord(key, 0, key.length);
+      const part =
+        record === undefined || recordIsTombstone(record) ? NOT_FOUND : copyRecord(record, RECORD_HEADER_BYTES);
+      bodyBytes += part.length;
+      if (bodyBytes > limits.frameBytesMax - FRAME_HEADER_BYTES) {
+        throw new DkvError('REPLY_TOO_LARGE', `MGET reply exceeds ${limits.frameBytesMax} bytes; ask for fewer keys`);
+      }
+      parts.push(part);
+    }
+    const frame = Buffer.allocUnsafe(FRAME_HEADER_BYTES + bodyBytes);
+    writeFrameHeader(frame, 0, bodyBytes, Opcode.MGET, FrameFlag.REPLY, requestId);
+    let offset = FRAME_HEADER_BYTES;
+    for (const part of parts) offset += part.copy(frame, offset);
+    this.connection.send(frame);
+  }
+
+  private hello(): Record<string, unknown> {
+    const service = this.service;
+    return {
+      version: PROTOCOL_VERSION,
+      server: 'dkv',
+      serverVersion: service.version,
+      nodeId: service.nodeId,
+      limits: {
+        frameBytesMax: limits.frameBytesMax,
+        keyBytesMax: limits.keyBytesMax,
+        valueBytesMax: limits.valueBytesMax,
+        multiKeysMax: limits.multiKeysMax,
+        inFlightMax: limits.connectionInFlightMax,
+      },
+    };
+  }
+
+  private reply(opcode: number, requestId: number, body: unknown): void {
+    const bytes = encodeBodyShared(body);
+    this.connection.send(encodeFrame(opcode, FrameFlag.REPLY, requestId, Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length)));
+  }
+
+  // A reply that waits for the store: the request counts as in flight until it is answered.
+  private later<T>(opcode: number, requestId: number, result: Promise<T>, replyOf: (value: T) => unknown): void {
+    this.connection.requestStarted();
+    result.then(
+      (value) => {
+        this.reply(opcode, requestId, replyOf(value));
+        this.connection.requestFinished();
+      },
+      (error: unknown) => {
+        this.fail(requestId, error);
+        this.connection.requestFinished();
+      },
+    );
+  }
+
+  private fail(requestId: number, error: unknown): void {
+    const dkvError = asDkvError(error);
+    this.service.stats.countError(dkvError.code);
+    if (dkvError.code === 'INTERNAL' || dkvError.code === 'STORAGE_FAILED') {
+      this.service.log.error({ err: error, requestId }, 'request failed');
+    }
+    this.connection.send(errorFrame(requestId, dkvError));
+  }
+}
+
+function putReply(result: WriteResult): unknown {
+  return { context: result.context };
+}
+
+function deleteReply(result: WriteResult): unknown {
+  return { existed: result.existed, context: result.context };
+}
+
+function arrayHeader(count: number): Buffer {
+  if (count < 16) return Buffer.from([0x90 | count]);
+  const header = Buffer.allocUnsafe(3);
+  header[0] = 0xdc;
+  header.writeUInt16BE(count, 1);
+  return header;
+}
+
+export function asDkvError(error: unknown): DkvError {
+  if (isDkvError(error)) return error;
+  return new DkvError('INTERNAL', `internal error: ${(error as Error)?.message ?? String(error)}`, { cause: error });
+}
+
+export function errorFrame(requestId: number, error: DkvError): Buffer {
+  const body = encodeBodyShared({ code: error.wireCode, name: error.code, message: error.message });
+  return encodeFrame(Opcode.ERROR, FrameFlag.REPLY, requestId, Buffer.from(body.buffer, body.byteOffset, body.length));
+}

@@ -1,0 +1,248 @@
+// The composition root of a dkv node: storage, the client port (native frames and RESP) and the
+// UDP port that membership will use.
+
+import { randomBytes } from 'node:crypto';
+import { createSocket, type Socket as UdpSocket } from 'node:dgram';
+import { createServer, type Server, type Socket } from 'node:net';
+import { DkvError } from '../lib/errors.js';
+import { limits } from '../lib/limits.js';
+import type { Logger } from '../lib/log.js';
+import type { StorageEngine } from '../store/engine.js';
+import { LmdbEngine } from '../store/lmdb-engine.js';
+import { MemoryEngine } from '../store/memory-engine.js';
+import { VersionedStore } from '../store/versioned-store.js';
+import { decodeDatagramHeader } from '../wire/datagram.js';
+import { Connection } from './connection.js';
+import { NativeSession } from './dispatch.js';
+import { RespSession } from './resp-session.js';
+import type { Service } from './service.js';
+import { ServerStats } from './stats.js';
+
+export const DKV_VERSION = '0.1.0';
+
+export interface NodeOptions {
+  host: string;
+  tcpPort: number;
+  udpPort: number;
+  dataDir: string;
+  storage: 'lmdb' | 'memory';
+  nodeId?: string | undefined;
+}
+
+// Connections still open this long after shutdown begins are cut.
+const SHUTDOWN_GRACE_MS = 5000;
+const NODE_ID_PATTERN = /^[A-Za-z0-9._-]{1,64}$/;
+
+export class DkvNode implements Service {
+  readonly version = DKV_VERSION;
+  readonly stats: ServerStats;
+  private readonly connections = new Set<Connection>();
+  private nextConnectionId = 1;
+  private stopping = false;
+  private tcpServer: Server | null = null;
+  private udpSocket: UdpSocket | null = null;
+
+  private constructor(
+    readonly options: NodeOptions,
+    readonly nodeId: string,
+    readonly store: VersionedStore,
+    readonly log: Logger,
+  ) {
+    this.stats = new ServerStats(this.nowMs());
+  }
+
+  nowMs(): number {
+    return Date.now();
+  }
+
+  get shuttingDown(): boolean {
+    return this.stopping;
+  }
+
+  static async start(options: NodeOptions, rootLog: Logger): Promise<DkvNode> {
+    const engine: StorageEngine = options.storage === 'lmdb' ? LmdbEngine.open(options.dataDir) : new MemoryEngine();
+    let node: DkvNode | undefined;
+    try {
+      const nodeId = await nodeIdentity(engine, options.nodeId);
+      const store = new VersionedStore(engine, nodeId, Date.now);
+      node = new DkvNode(options, nodeId, store, rootLog.child({ component: 'server', node: nodeId }));
+      await node.listenTcp();
+      await node.listenUdp();
+      return node;
+    } catch (error) {
+      if (node !== undefined) await node.closeSockets();
+      await engine.close();
+      throw error;
+    }
+  }
+
+  get tcpAddress(): { host: string; port: number } {
+    const address = this.tcpServer!.address();
+    if (address === null || typeof address === 'string') throw new DkvError('INTERNAL', 'no TCP address');
+    return { host: address.address, port: address.port };
+  }
+
+  get udpAddress(): { host: string; port: number } {
+    const address = this.udpSocket!.address();
+    return { host: address.address, port: address.port };
+  }
+
+  private listenTcp(): Promise<void> {
+    const server = createServer({ noDelay: true, allowHalfOpen: true }, this.accept);
+    server.maxConnections = limits.connectionsMax;
+    server.on('drop', () => this.stats.connectionsRejected++);
+    this.tcpServer = server;
+    return new Promise((resolve, reject) => {
+      server.once('error', (error: NodeJS.ErrnoException) => reject(listenError('tcp', this.options, error)));
+      server.listen(this.options.tcpPort, this.options.host, () => {
+        server.removeAllListeners('error');
+        server.on('error', (error) => this.log.error({ err: error }, 'tcp server error'));
+        resolve();
+      });
+    });
+  }
+
+  private listenUdp(): Promise<void> {
+    const socket = createSocket({ type: this.options.host.includes(':') ? 'udp6' : 'udp4' });
+    this.udpSocket = socket;
+    socket.on('message', this.onDatagram);
+    return new Promise((resolve, reject) => {
+      socket.once('error', (error: NodeJS.ErrnoException) => reject(listenError('udp', this.options, error)));
+      socket.bind(this.options.udpPort, this.options.host, () => {
+        socket.removeAllListeners('error');
+        socket.on('error', (error) => this.log.error({ err: error }, 'udp socket error'));
+        resolve();
+      });
+    });
+  }
+
+  // Datagrams are checked and counted; until the membership layer reads their payload, every
+  // one is dropped.
+  private readonly onDatagram = (bytes: Buffer): void => {
+    this.stats.datagramsIn++;
+    this.stats.datagramsDropped++;
+    if (!this.log.isLevelEnabled('debug')) return;
+    try {
+      const header = decodeDatagramHeader(bytes);
+      this.log.debug({ bytes: bytes.length, version: header.version }, 'datagram dropped: membership is not running');
+    } catch (error) {
+      this.log.debug({ bytes: bytes.length, err: error }, 'datagram dropped: malformed');
+    }
+  };
+
+  private readonly accept = (socket: Socket): void => {
+    if (this.stopping) {
+      socket.destroy();
+      return;
+    }
+    const id = this.nextConnectionId++;
+    const connection = new Connection(id, socket, this.stats, this.log, this.sessionOf, this.onConnectionClosed);
+    this.connections.add(connection);
+    this.stats.connectionsCurrent++;
+    this.stats.connectionsTotal++;
+  };
+
+  // The first byte of a connection chooses its dialect: a native frame always starts with 0x00
+  // (its length is under 16 MiB); anything else is RESP or an inline command.
+  private readonly sessionOf = (connection: Connection, firstByte: number) => {
+    if (firstByte === 0) {
+      this.stats.connectionsNative++;
+      return new NativeSession(connection, this);
+    }
+    this.stats.connectionsResp++;
+    return new RespSession(connection, this);
+  };
+
+  private readonly onConnectionClosed = (connection: Connection): void => {
+    if (this.connections.delete(connection)) this.stats.connectionsCurrent--;
+  };
+
+  statsSnapshot(): Record<string, string | number> {
+    const s = this.stats;
+    const snapshot: Record<string, string | number> = {
+      nodeId: this.nodeId,
+      version: this.version,
+      storage: this.store.engine.kind,
+      uptimeMs: this.nowMs() - s.startedAtMs,
+      keys: this.store.liveKeys,
+      pendingWrites: this.store.pendingWrites,
+      connectionsCurrent: s.connectionsCurrent,
+      connectionsTotal: s.connectionsTotal,
+      connectionsRejected: s.connectionsRejected,
+      connectionsNative: s.connectionsNative,
+      connectionsResp: s.connectionsResp,
+      bytesIn: s.bytesIn,
+      bytesOut: s.bytesOut,
+      protocolErrors: s.protocolErrors,
+      readsPaused: s.readsPaused,
+      datagramsIn: s.datagramsIn,
+      datagramsDropped: s.datagramsDropped,
+      memoryRssBytes: process.memoryUsage.rss(),
+    };
+    for (const [name, count] of s.requests) snapshot[`requests.${name}`] = count;
+    for (const [name, count] of s.errors) snapshot[`errors.${name}`] = count;
+    return snapshot;
+  }
+
+  // Stop accepting, let in-flight requests finish (their writes are durable when answered),
+  // then close the store.
+  async stop(): Promise<void> {
+    if (this.stopping) return;
+    this.stopping = true;
+    for (const connection of this.connections) connection.end();
+    const deadline = Date.now() + SHUTDOWN_GRACE_MS;
+    while (this.connections.size > 0 && Date.now() < deadline) await sleep(20);
+    for (const connection of this.connections) connection.destroy();
+    await this.closeSockets();
+    await this.store.engine.close();
+  }
+
+  private async closeSockets(): Promise<void> {
+    const server = this.tcpServer;
+    if (server !== null && server.listening) await new Promise<void>((resolve) => server.close(() => resolve()));
+    const udp = this.udpSocket;
+    if (udp !== null) {
+      try {
+        udp.close();
+      } catch {
+        // not bound: nothing to close
+      }
+    }
+  }
+}
+
+async function nodeIdentity(engine: StorageEngine, requested: string | undefined): Promise<string> {
+  if (requested !== undefined && !NODE_ID_PATTERN.test(requested)) {
+    throw new DkvError('BAD_REQUEST', `node id "${requested}" must be 1-64 characters of A-Z a-z 0-9 . _ -`);
+  }
+  const stored = engine.getMeta('nodeId');
+  if (stored !== undefined) {
+    if (requested !== undefined && requested !== stored) {
+      throw new DkvError(
+        'BAD_REQUEST',
+        `the data directory belongs to node "${stored}", not "${requested}"; use another --data or drop --node-id`,
+      );
+    }
+    return stored;
+  }
+  const nodeId = requested ?? randomBytes(8).toString('hex');
+  await engine.putMeta('nodeId', nodeId);
+  return nodeId;
+}
+
+function listenError(kind: 'tcp' | 'udp', options: NodeOptions, error: NodeJS.ErrnoException): DkvError {
+  const port = kind === 'tcp' ? options.tcpPort : options.udpPort;
+  const why =
+    error.code === 'EADDRINUSE'
+      ? 'the address is in use'
+      : error.code === 'EADDRNOTAVAIL'
+        ? 'the address is not on this machine'
+        : error.code === 'EACCES'
+          ? 'permission denied'
+          : error.message;
+  return new DkvError('INTERNAL', `cannot listen on ${kind} ${options.host}:${port}: ${why}`, { cause: error });
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}

@@ -1,0 +1,17 @@
+// What request handlers of either dialect share: the store, the counters and the node's state.
+import type { Logger } from '../lib/log.js';
+import type { VersionedStore } from '../store/versioned-store.js';
+import type { ServerStats } from './stats.js';
+
+export interface Service {
+  readonly nodeId: string;
+  readonly version: string;
+  readonly store: VersionedStore;
+  readonly stats: ServerStats;
+  readonly log: Logger;
+  readonly nowMs: () => number;
+  // Set once the node has begun to shut down: new requests get SHUTTING_DOWN.
+  readonly shuttingDown: boolean;
+  // The STATS reply and INFO's fields: name → value.
+  statsSnapshot(): Record<string, string | number>;
+}

@@ -1,0 +1,18 @@
+// The storage engine interface: an ordered map of binary keys to binary records, plus a few
+// named metadata strings. Keys are `token (6 bytes, big-endian) ‖ user key`, so one token range
+// is one ordered scan. lmdb-engine.ts keeps them on disk; memory-engine.ts in memory.
+
+export interface StorageEngine {
+  readonly kind: 'lmdb' | 'memory';
+  // The record under `key`, or undefined. The buffer may be shared by the engine and is valid
+  // only until the engine's next call: copy what must outlive it.
+  getRecord(key: Uint8Array): Buffer | undefined;
+  // Resolves once the record is durable (for lmdb: flushed to disk). Concurrent calls share one
+  // transaction and one flush.
+  putRecord(key: Uint8Array, record: Uint8Array): Promise<void>;
+  // Every record in key order; the buffers are copies.
+  records(): Iterable<[key: Buffer, record: Buffer]>;
+  getMeta(name: string): string | undefined;
+  putMeta(name: string, value: string): Promise<void>;
+  close(): Promise<void>;
+}

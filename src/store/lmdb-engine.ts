@@ -1,0 +1,64 @@
+import { mkdirSync } from 'node:fs';
+import { open, type Database, type RootDatabase } from 'lmdb';
+import { DkvError } from '../lib/errors.js';
+import type { StorageEngine } from './engine.js';
+
+// One lmdb environment per node: `data` holds the records, `meta` the node's identity and
+// settings. lmdb-js commits the writes of one event turn in one transaction and resolves put()
+// at commit; with overlappingSync (its default here) the commit is durable only when its
+// `flushed` promise resolves, so that is what putRecord waits for. Flushes are shared by every
+// write of a batch.
+export class LmdbEngine implements StorageEngine {
+  readonly kind = 'lmdb' as const;
+
+  private constructor(
+    private readonly root: RootDatabase,
+    private readonly data: Database<Buffer, Buffer>,
+    private readonly meta: Database<string, string>,
+  ) {}
+
+  static open(directory: string): LmdbEngine {
+    try {
+      mkdirSync(directory, { recursive: true });
+      const root = open({ path: directory, compression: false, separateFlushed: true });
+      const data = root.openDB<Buffer, Buffer>({ name: 'data', keyEncoding: 'binary', encoding: 'binary' });
+      const meta = root.openDB<string, string>({ name: 'meta', encoding: 'string' });
+      return new LmdbEngine(root, data, meta);
+    } catch (error) {
+      throw new DkvError('STORAGE_FAILED', `cannot open data directory ${directory}: ${(error as Error).message}`, {
+        cause: error,
+      });
+    }
+  }
+
+  getRecord(key: Uint8Array): Buffer | undefined {
+    return this.data.getBinaryFast(key as Buffer);
+  }
+
+  putRecord(key: Uint8Array, record: Uint8Array): Promise<void> {
+    return durable(this.data.put(key as Buffer, record as Buffer));
+  }
+
+  *records(): Iterable<[Buffer, Buffer]> {
+    for (const { key, value } of this.data.getRange()) yield [Buffer.from(key), Buffer.from(value)];
+  }
+
+  getMeta(name: string): string | undefined {
+    return this.meta.get(name);
+  }
+
+  putMeta(name: string, value: string): Promise<void> {
+    return durable(this.meta.put(name, value));
+  }
+
+  async close(): Promise<void> {
+    await this.root.flushed;
+    await this.root.close();
+  }
+}
+
+// With separateFlushed, a write's promise carries `flushed`, resolved when its commit is on disk.
+async function durable(committed: Promise<boolean>): Promise<void> {
+  await committed;
+  await (committed as Promise<boolean> & { flushed: Promise<void> }).flushed;
+}

@@ -1,0 +1,39 @@
+import type { StorageEngine } from './engine.js';
+
+// Records in memory, for the simulator and `--storage memory`. Nothing survives the process.
+export class MemoryEngine implements StorageEngine {
+  readonly kind = 'memory' as const;
+  private readonly data = new Map<string, Buffer>();
+  private readonly meta = new Map<string, string>();
+
+  getRecord(key: Uint8Array): Buffer | undefined {
+    return this.data.get(latin1(key));
+  }
+
+  putRecord(key: Uint8Array, record: Uint8Array): Promise<void> {
+    this.data.set(latin1(key), Buffer.from(record));
+    return Promise.resolve();
+  }
+
+  *records(): Iterable<[Buffer, Buffer]> {
+    const keys = [...this.data.keys()].sort();
+    for (const key of keys) yield [Buffer.from(key, 'latin1'), Buffer.from(this.data.get(key)!)];
+  }
+
+  getMeta(name: string): string | undefined {
+    return this.meta.get(name);
+  }
+
+  putMeta(name: string, value: string): Promise<void> {
+    this.meta.set(name, value);
+    return Promise.resolve();
+  }
+
+  close(): Promise<void> {
+    return Promise.resolve();
+  }
+}
+
+function latin1(key: Uint8Array): string {
+  return Buffer.from(key.buffer, key.byteOffset, key.length).toString('latin1');
+}

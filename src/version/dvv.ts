@@ -1,0 +1,100 @@
+// Dotted version vectors (the DVV sets of Riak, simplified to one dot per sibling). Pure.
+//
+// A versioned value is a clock (for each node, the highest counter of its writes that this
+// value has seen) and the siblings: concurrent values, each with the dot (node, counter) of the
+// write that made it. A write through node `i` with a context C (a clock an earlier read
+// returned) drops exactly the siblings C covers, keeps the rest as siblings, and adds the new
+// value with dot (i, clock[i] + 1). A write without a context overwrites everything the node
+// holds: its context is the current clock.
+
+import { DkvError } from '../lib/errors.js';
+import { limits } from '../lib/limits.js';
+
+// Sorted by node id, one entry per node, counters ≥ 1.
+export type Clock = ReadonlyArray<readonly [node: string, counter: number]>;
+
+export interface Sibling {
+  readonly node: string;
+  readonly counter: number;
+  // Wall-clock time of the write at its coordinator: only for choosing a deterministic winner
+  // (RESP GET), never for causality.
+  readonly tsMs: number;
+  // null marks a deletion that is concurrent with a live sibling.
+  readonly value: Uint8Array | null;
+}
+
+export interface Versioned {
+  readonly clock: Clock;
+  readonly siblings: readonly Sibling[];
+}
+
+export function counterOf(clock: Clock, node: string): number {
+  for (const [id, counter] of clock) if (id === node) return counter;
+  return 0;
+}
+
+export function covers(clock: Clock, node: string, counter: number): boolean {
+  return counterOf(clock, node) >= counter;
+}
+
+// The pointwise maximum of two clocks.
+export function joinClocks(a: Clock, b: Clock): Clock {
+  const joined = new Map<string, number>(a);
+  for (const [node, counter] of b) {
+    if (counter > (joined.get(node) ?? 0)) joined.set(node, counter);
+  }
+  return [...joined.entries()].sort(byNode);
+}
+
+function byNode(a: readonly [string, number], b: readonly [string, number]): number {
+  return a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0;
+}
+
+export function writeVersion(
+  current: Versioned | undefined,
+  context: Clock | undefined,
+  node: string,
+  tsMs: number,
+  value: Uint8Array | null,
+): Versioned {
+  const clock = current?.clock ?? [];
+  const seen = context ?? clock;
+  const counter = counterOf(clock, node) + 1;
+  const siblings: Sibling[] = [];
+  for (const sibling of current?.siblings ?? []) {
+    if (!covers(seen, sibling.node, sibling.counter)) siblings.push(sibling);
+  }
+  // A deletion that supersedes everything leaves a tombstone: one null sibling.
+  if (value !== null || siblings.length === 0 || siblings.some((s) => s.value !== null)) {
+    siblings.push({ node, counter, tsMs, value });
+  }
+  if (siblings.length > limits.siblingsMax) {
+    throw new DkvError(
+      'SIBLINGS_EXCEEDED',
+      `key has ${siblings.length} concurrent versions (max ${limits.siblingsMax}); write with the context of a read to resolve them`,
+    );
+  }
+  const nextClock = joinClocks(joinClocks(clock, seen), [[node, counter]]);
+  return { clock: nextClock, siblings };
+}
+
+export function isTombstone(value: Versioned): boolean {
+  return value.siblings.every((s) => s.value === null);
+}
+
+// One deterministic winner among live siblings: the latest timestamp, then the greater node
+// id, then the greater counter. Every replica and client picks the same one.
+export function winnerOf(value: Versioned): Sibling | undefined {
+  let best: Sibling | undefined;
+  for (const s of value.siblings) {
+    if (s.value === null) continue;
+    if (best === undefined || compareSiblings(s, best) > 0) best = s;
+  }
+  return best;
+}
+
+function compareSiblings(a: Sibling, b: Sibling): number {
+  if (a.tsMs !== b.tsMs) return a.tsMs - b.tsMs;
+  if (a.node !== b.node) return a.node < b.node ? -1 : 1;
+  return a.counter - b.counter;
+}

@@ -1,0 +1,70 @@
+// Every number that crosses the wire lives here and in protocol.md; the two change together.
+// Codes are only ever added: never renumber or reuse one.
+
+export const PROTOCOL_VERSION = 1;
+
+// Native frame header: u32 length, u8 version, u8 opcode, u8 flags, u32 request id.
+export const FRAME_LENGTH_BYTES = 4;
+export const FRAME_HEADER_BYTES = 11;
+// The length field counts everything after itself: the rest of the header plus the body.
+export const FRAME_LENGTH_MIN = FRAME_HEADER_BYTES - FRAME_LENGTH_BYTES;
+
+export const Opcode = {
+  HELLO: 0x01,
+  PING: 0x02,
+  GET: 0x03,
+  PUT: 0x04,
+  DELETE: 0x05,
+  MGET: 0x06,
+  MPUT: 0x07,
+  STATS: 0x08,
+  ERROR: 0x7f,
+} as const;
+export type OpcodeName = keyof typeof Opcode;
+
+export const OPCODE_NAMES: ReadonlyMap<number, OpcodeName> = new Map(
+  Object.entries(Opcode).map(([name, code]) => [code, name as OpcodeName]),
+);
+
+export const FrameFlag = {
+  // Set on every frame a server sends in answer to a request.
+  REPLY: 0x01,
+} as const;
+
+// Error codes: the wire carries the number, clients branch on it. Codes 1-99 are sent by
+// servers; 100 and up are raised by clients and never appear on the wire.
+export const ErrorCode = {
+  BAD_FRAME: 1,
+  UNSUPPORTED_VERSION: 2,
+  UNKNOWN_OPCODE: 3,
+  BAD_REQUEST: 4,
+  KEY_TOO_LARGE: 5,
+  VALUE_TOO_LARGE: 6,
+  TOO_MANY_KEYS: 7,
+  SIBLINGS_EXCEEDED: 8,
+  STORAGE_FAILED: 9,
+  SHUTTING_DOWN: 10,
+  OVERLOADED: 11,
+  INTERNAL: 12,
+  REPLY_TOO_LARGE: 13,
+
+  TIMEOUT: 100,
+  CONNECTION_CLOSED: 101,
+  CANNOT_CONNECT: 102,
+  PROTOCOL_VIOLATION: 103,
+} as const;
+export type ErrorCodeName = keyof typeof ErrorCode;
+
+export const ERROR_CODE_NAMES: ReadonlyMap<number, ErrorCodeName> = new Map(
+  Object.entries(ErrorCode).map(([name, code]) => [code, name as ErrorCodeName]),
+);
+
+// UDP datagrams (SWIM): the first two bytes.
+export const DATAGRAM_MAGIC = 0xd7;
+export const DATAGRAM_VERSION = 1;
+export const DatagramFlag = {
+  LABEL: 0x01,
+  AUTH_TAG: 0x02,
+} as const;
+// Reserved for the authentication tag (HMAC-SHA-256 truncated to 128 bits).
+export const DATAGRAM_AUTH_TAG_BYTES = 16;

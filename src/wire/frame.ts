@@ -1,0 +1,141 @@
+// The native frame codec (protocol.md, "Native frames"). Pure and incremental: bytes go in,
+// whole frames come out; an incomplete frame is a normal result. Every length is checked
+// against a named limit before anything is buffered for it.
+//
+//   offset 0  u32 BE  length of everything after this field (header rest + body)
+//          4  u8      protocol version
+//          5  u8      opcode
+//          6  u8      flags
+//          7  u32 BE  request id
+//         11  body    msgpack, length − 7 bytes
+
+import { DkvError } from '../lib/errors.js';
+import { limits } from '../lib/limits.js';
+import {
+  FRAME_HEADER_BYTES,
+  FRAME_LENGTH_BYTES,
+  FRAME_LENGTH_MIN,
+  PROTOCOL_VERSION,
+} from './codes.js';
+
+// Frames are handed over in place: `bytes[bodyStart, bodyEnd)` is the body. The bytes belong to
+// the decoder and are valid only during the call; copy what must outlive it.
+export interface FrameSink {
+  onFrame(
+    opcode: number,
+    flags: number,
+    requestId: number,
+    bytes: Buffer,
+    bodyStart: number,
+    bodyEnd: number,
+  ): void;
+}
+
+const EMPTY: Buffer[] = [];
+
+export class FrameDecoder {
+  // Bytes of an incomplete frame, kept as the chunks they came in; they are joined once, when
+  // the whole frame is here, so a large frame costs one copy however it was split.
+  private pendingChunks: Buffer[] = EMPTY;
+  private pendingBytes = 0;
+  private neededBytes = 0;
+
+  constructor(
+    private readonly sink: FrameSink,
+    private readonly frameBytesMax: number = limits.frameBytesMax,
+  ) {}
+
+  get bufferedBytes(): number {
+    return this.pendingBytes;
+  }
+
+  // Throws DkvError BAD_FRAME or UNSUPPORTED_VERSION; the stream cannot be resynchronised after
+  // either, so the caller closes the connection.
+  push(chunk: Buffer): void {
+    let bytes = chunk;
+    if (this.pendingBytes > 0) {
+      if (this.pendingChunks === EMPTY) this.pendingChunks = [];
+      this.pendingChunks.push(chunk);
+      this.pendingBytes += chunk.length;
+      if (this.pendingBytes < this.neededBytes) return;
+      bytes = Buffer.concat(this.pendingChunks, this.pendingBytes);
+      this.pendingChunks = EMPTY;
+      this.pendingBytes = 0;
+    }
+    let offset = 0;
+    const end = bytes.length;
+    while (end - offset >= FRAME_LENGTH_BYTES) {
+      const length = bytes.readUInt32BE(offset);
+      if (length < FRAME_LENGTH_MIN || length > this.frameBytesMax) {
+        throw new DkvError(
+          'BAD_FRAME',
+          `frame length ${length} is outside ${FRAME_LENGTH_MIN}..${this.frameBytesMax}`,
+        );
+      }
+      if (end - offset >= FRAME_LENGTH_BYTES + 1 && bytes[offset + 4] !== PROTOCOL_VERSION) {
+        throw new DkvError(
+          'UNSUPPORTED_VERSION',
+          `protocol version ${bytes[offset + 4]} is not supported; this server speaks ${PROTOCOL_VERSION}`,
+        );
+      }
+      const frameEnd = offset + FRAME_LENGTH_BYTES + length;
+      if (frameEnd > end) break;
+      this.sink.onFrame(
+        bytes[offset + 5]!,
+        bytes[offset + 6]!,
+        bytes.readUInt32BE(offset + 7),
+        bytes,
+        offset + FRAME_HEADER_BYTES,
+        frameEnd,
+      );
+      offset = frameEnd;
+    }
+    if (offset < end) {
+      const rest = bytes.subarray(offset);
+      this.pendingChunks = [rest];
+      this.pendingBytes = rest.length;
+      this.neededBytes =
+        rest.length < FRAME_LENGTH_BYTES
+          ? FRAME_LENGTH_BYTES
+          : FRAME_LENGTH_BYTES + rest.readUInt32BE(0);
+    }
+  }
+}
+
+export function writeFrameHeader(
+  target: Uint8Array,
+  offset: number,
+  bodyBytes: number,
+  opcode: number,
+  flags: number,
+  requestId: number,
+): void {
+  const length = FRAME_LENGTH_MIN + bodyBytes;
+  target[offset] = length >>> 24;
+  target[offset + 1] = (length >>> 16) & 0xff;
+  target[offset + 2] = (length >>> 8) & 0xff;
+  target[offset + 3] = length & 0xff;
+  target[offset + 4] = PROTOCOL_VERSION;
+  target[offset + 5] = opcode;
+  target[offset + 6] = flags;
+  target[offset + 7] = requestId >>> 24;
+  target[offset + 8] = (requestId >>> 16) & 0xff;
+  target[offset + 9] = (requestId >>> 8) & 0xff;
+  target[offset + 10] = requestId & 0xff;
+}
+
+// One frame in a new buffer: the header, then `body` copied after it.
+export function encodeFrame(
+  opcode: number,
+  flags: number,
+  requestId: number,
+  body: Buffer,
+  bodyStart = 0,
+  bodyEnd = body.length,
+): Buffer {
+  const bodyBytes = bodyEnd - bodyStart;
+  const frame = Buffer.allocUnsafe(FRAME_HEADER_BYTES + bodyBytes);
+  writeFrameHeader(frame, 0, bodyBytes, opcode, flags, requestId);
+  body.copy(frame, FRAME_HEADER_BYTES, bodyStart, bodyEnd);
+  return frame;
+}

@@ -1,0 +1,347 @@
+// The RESP2 dialect (protocol.md, "RESP"): an incremental, bounded parser for multibulk
+// commands and inline commands (the netcat dialect), and reply encoders. Pure.
+//
+// A parsed command is handed over as spans into a buffer the parser owns, valid only during the
+// call: the hot path reads GET and SET arguments where they lie.
+
+import { DkvError } from '../lib/errors.js';
+import { limits } from '../lib/limits.js';
+
+export interface RespArgs {
+  bytes: Buffer;
+  readonly starts: Int32Array;
+  readonly ends: Int32Array;
+  count: number;
+}
+
+export interface RespSink {
+  onCommand(args: RespArgs): void;
+}
+
+const CR = 0x0d;
+const LF = 0x0a;
+const EMPTY: Buffer[] = [];
+const INCOMPLETE = -1;
+
+export class RespProtocolError extends DkvError {
+  constructor(message: string) {
+    super('BAD_REQUEST', `Protocol error: ${message}`);
+  }
+}
+
+export class RespParser {
+  private readonly args: RespArgs = {
+    bytes: Buffer.alloc(0),
+    starts: new Int32Array(limits.respArgsMax),
+    ends: new Int32Array(limits.respArgsMax),
+    count: 0,
+  };
+  private readonly inlineScratch = Buffer.allocUnsafe(limits.respInlineBytesMax);
+  private pendingChunks: Buffer[] = EMPTY;
+  private pendingBytes = 0;
+  // How many bytes from the start of the pending command must be here before parsing again.
+  private neededBytes = 0;
+  private stopped = false;
+
+  constructor(private readonly sink: RespSink) {}
+
+  // Stop handing over commands (after QUIT): the rest of the input is ignored.
+  stop(): void {
+    this.stopped = true;
+  }
+
+  get bufferedBytes(): number {
+    return this.pendingBytes;
+  }
+
+  // Throws RespProtocolError on input that cannot be a command; the caller replies with the
+  // error and closes the connection, as Redis does.
+  push(chunk: Buffer): void {
+    let bytes = chunk;
+    if (this.pendingBytes > 0) {
+      if (this.pendingChunks === EMPTY) this.pendingChunks = [];
+      this.pendingChunks.push(chunk);
+      this.pendingBytes += chunk.length;
+      if (this.pendingBytes < this.neededBytes) return;
+      bytes = Buffer.concat(this.pendingChunks, this.pendingBytes);
+      this.pendingChunks = EMPTY;
+      this.pendingBytes = 0;
+    }
+    const end = bytes.length;
+    let offset = 0;
+    while (offset < end && !this.stopped) {
+      const next =
+        bytes[offset] === 0x2a /* '*' */
+          ? this.parseMultibulk(bytes, offset, end)
+          : this.parseInline(bytes, offset, end);
+      if (next === INCOMPLETE) break;
+      offset = next;
+    }
+    if (offset < end && !this.stopped) {
+      const rest = bytes.subarray(offset);
+      this.pendingChunks = [rest];
+      this.pendingBytes = rest.length;
+    }
+  }
+
+  // Returns the offset after the command, or INCOMPLETE with neededBytes set.
+  private parseMultibulk(bytes: Buffer, start: number, end: number): number {
+    const countLine = this.readLine(bytes, start + 1, end, 'multibulk count');
+    if (countLine === INCOMPLETE) return this.need(end - start + 1);
+    const count = parseInteger(bytes, start + 1, countLine);
+    if (count === null || count > limits.respArgsMax) {
+      throw new RespProtocolError('invalid multibulk length');
+    }
+    let offset = countLine + 2;
+    // Redis treats *0 and *-1 as nothing at all.
+    if (count <= 0) return offset;
+    const args = this.args;
+    for (let i = 0; i < count; i++) {
+      if (offset >= end) return this.need(offset - start + 1);
+      if (bytes[offset] !== 0x24 /* '$' */) {
+        throw new RespProtocolError(`expected '$', got '${String.fromCharCode(bytes[offset]!)}'`);
+      }
+      const lengthLine = this.readLine(bytes, offset + 1, end, 'bulk length');
+      if (lengthLine === INCOMPLETE) return this.need(end - start + 1);
+      const length = parseInteger(bytes, offset + 1, lengthLine);
+      if (length === null || length < 0 || length > limits.respBulkBytesMax) {
+        throw new RespProtocolError('invalid bulk length');
+      }
+      const valueStart = lengthLine + 2;
+      const valueEnd = valueStart + length;
+      if (valueEnd + 2 > end) return this.need(valueEnd + 2 - start);
+      if (bytes[valueEnd] !== CR || bytes[valueEnd + 1] !== LF) {
+        throw new RespProtocolError('bulk string not terminated by CRLF');
+      }
+      args.starts[i] = valueStart;
+      args.ends[i] = valueEnd;
+      offset = valueEnd + 2;
+    }
+    args.bytes = bytes;
+    args.count = count;
+    this.sink.onCommand(args);
+    return offset;
+  }
+
+  // The offset of the CR ending a line that starts at `start`, or INCOMPLETE.
+  private readLine(bytes: Buffer, start: number, end: number, what: string): number {
+    const limit = Math.min(end, start + 32);
+    for (let i = start; i < limit; i++) {
+      if (bytes[i] === CR) {
+        if (i + 1 >= end) return INCOMPLETE;
+        if (bytes[i + 1] !== LF) throw new RespProtocolError(`${what} not terminated by CRLF`);
+        return i;
+      }
+    }
+    if (limit < end) throw new RespProtocolError(`${what} is too long`);
+    return INCOMPLETE;
+  }
+
+  private need(bytes: number): number {
+    this.neededBytes = bytes;
+    return INCOMPLETE;
+  }
+
+  private parseInline(bytes: Buffer, start: number, end: number): number {
+    const newline = bytes.indexOf(LF, start);
+    const lineLimit = start + limits.respInlineBytesMax;
+    if (newline === -1 || newline >= end) {
+      if (end - start >= limits.respInlineBytesMax) throw new RespProtocolError('too big inline request');
+      return this.need(end - start + 1);
+    }
+    if (newline > lineLimit) throw new RespProtocolError('too big inline request');
+    const lineEnd = newline > start && bytes[newline - 1] === CR ? newline - 1 : newline;
+    const count = splitInline(bytes, start, lineEnd, this.inlineScratch, this.args);
+    if (count === null) throw new RespProtocolError('unbalanced quotes in request');
+    if (count > 0) {
+      this.args.bytes = this.inlineScratch;
+      this.args.count = count;
+      this.sink.onCommand(this.args);
+    }
+    return newline + 1;
+  }
+}
+
+// A RESP integer line: optional '-', then 1 to 18 digits.
+function parseInteger(bytes: Buffer, start: number, end: number): number | null {
+  let i = start;
+  let negative = false;
+  if (bytes[i] === 0x2d) {
+    negative = true;
+    i++;
+  }
+  if (i === end || end - i > 18) return null;
+  let value = 0;
+  for (; i < end; i++) {
+    const digit = bytes[i]! - 0x30;
+    if (digit < 0 || digit > 9) return null;
+    value = value * 10 + digit;
+  }
+  return negative ? -value : value;
+}
+
+const HEX = /^[0-9a-fA-F]$/;
+
+// Splits an inline command the way redis-cli and Redis do (sdssplitargs): arguments separated
+// by blanks, "double quotes" with \n \r \t \b \a \\ \" \xHH escapes, 'single quotes' with \'.
+// Argument bytes are written to `scratch`; returns the count, or null for unbalanced quotes.
+export function splitInline(
+  bytes: Buffer,
+  start: number,
+  end: number,
+  scratch: Buffer,
+  args: RespArgs,
+): number | null {
+  let count = 0;
+  let out = 0;
+  let i = start;
+  while (true) {
+    while (i < end && isBlank(bytes[i]!)) i++;
+    if (i >= end) return count;
+    if (count >= args.starts.length) return count;
+    args.starts[count] = out;
+    let inDouble = false;
+    let inSingle = false;
+    let done = false;
+    while (!done) {
+      if (inDouble) {
+        if (i >= end) return null;
+        const c = bytes[i]!;
+        if (c === 0x5c && i + 3 < end && bytes[i + 1] === 0x78 && isHex(bytes[i + 2]!) && isHex(bytes[i + 3]!)) {
+          scratch[out++] = parseInt(String.fromCharCode(bytes[i + 2]!, bytes[i + 3]!), 16);
+          i += 4;
+        } else if (c === 0x5c && i + 1 < end) {
+          scratch[out++] = unescape(bytes[i + 1]!);
+          i += 2;
+        } else if (c === 0x22) {
+          // A closing quote must be followed by a blank or the end.
+          if (i + 1 < end && !isBlank(bytes[i + 1]!)) return null;
+          i++;
+          done = true;
+        } else {
+          scratch[out++] = c;
+          i++;
+        }
+      } else if (inSingle) {
+        if (i >= end) return null;
+        const c = bytes[i]!;
+        if (c === 0x5c && i + 1 < end && bytes[i + 1] === 0x27) {
+          scratch[out++] = 0x27;
+          i += 2;
+        } else if (c === 0x27) {
+          if (i + 1 < end && !isBlank(bytes[i + 1]!)) return null;
+          i++;
+          done = true;
+        } else {
+          scratch[out++] = c;
+          i++;
+        }
+      } else if (i >= end || isBlank(bytes[i]!)) {
+        done = true;
+      } else if (bytes[i] === 0x22) {
+        inDouble = true;
+        i++;
+      } else if (bytes[i] === 0x27) {
+        inSingle = true;
+        i++;
+      } else {
+        scratch[out++] = bytes[i]!;
+        i++;
+      }
+    }
+    args.ends[count] = out;
+    count++;
+  }
+}
+
+function isBlank(c: number): boolean {
+  return c === 0x20 || c === 0x09 || c === CR || c === LF || c === 0x0b || c === 0x0c || c === 0;
+}
+
+function isHex(c: number): boolean {
+  return HEX.test(String.fromCharCode(c));
+}
+
+function unescape(c: number): number {
+  switch (c) {
+    case 0x6e:
+      return LF; // \n
+    case 0x72:
+      return CR; // \r
+    case 0x74:
+      return 0x09; // \t
+    case 0x62:
+      return 0x08; // \b
+    case 0x61:
+      return 0x07; // \a
+    default:
+      return c;
+  }
+}
+
+// ---- replies ----
+
+export const RESP_OK = Buffer.from('+OK\r\n');
+export const RESP_PONG = Buffer.from('+PONG\r\n');
+export const RESP_NIL = Buffer.from('$-1\r\n');
+export const RESP_EMPTY_ARRAY = Buffer.from('*0\r\n');
+
+export function respSimple(text: string): Buffer {
+  return Buffer.from(`+${text}\r\n`);
+}
+
+// Error text must be one line: CR and LF become spaces.
+export function respError(text: string): Buffer {
+  return Buffer.from(`-${text.replace(/[\r\n]+/g, ' ')}\r\n`);
+}
+
+export function respInteger(value: number): Buffer {
+  return Buffer.from(`:${value}\r\n`);
+}
+
+export function respArrayHeader(count: number): Buffer {
+  return Buffer.from(`*${count}\r\n`);
+}
+
+function decimalDigits(value: number): number {
+  let digits = 1;
+  while (value >= 10) {
+    value = Math.floor(value / 10);
+    digits++;
+  }
+  return digits;
+}
+
+// A bulk string of `bytes[start, end)`, in one new buffer.
+export function respBulk(bytes: Uint8Array, start = 0, end = bytes.length): Buffer {
+  const length = end - start;
+  const digits = decimalDigits(length);
+  const reply = Buffer.allocUnsafe(1 + digits + 2 + length + 2);
+  reply[0] = 0x24;
+  let n = length;
+  for (let i = digits; i >= 1; i--) {
+    reply[i] = 0x30 + (n % 10);
+    n = Math.floor(n / 10);
+  }
+  reply[digits + 1] = CR;
+  reply[digits + 2] = LF;
+  if (Buffer.isBuffer(bytes)) bytes.copy(reply, digits + 3, start, end);
+  else reply.set(bytes.subarray(start, end), digits + 3);
+  reply[reply.length - 2] = CR;
+  reply[reply.length - 1] = LF;
+  return reply;
+}
+
+export function respBulkString(text: string): Buffer {
+  return respBulk(Buffer.from(text));
+}
+
+// An array of bulk strings (null elements are RESP nils).
+export function respBulkArray(items: ReadonlyArray<Uint8Array | string | null>): Buffer {
+  const parts: Buffer[] = [respArrayHeader(items.length)];
+  for (const item of items) {
+    if (item === null) parts.push(RESP_NIL);
+    else parts.push(typeof item === 'string' ? respBulkString(item) : respBulk(item));
+  }
+  return Buffer.concat(parts);
+}
