@@ -1,0 +1,210 @@
+// dkv-cli: one-shot commands, an interactive prompt and a load generator for dkv.
+import { readFileSync } from 'node:fs';
+import sade from 'sade';
+import { DkvClient, parseAddress, type GetResult } from '../client/client.js';
+import { DkvError, isDkvError } from '../lib/errors.js';
+import { DKV_VERSION } from '../server/node.js';
+import { runRepl } from './repl.js';
+
+// `dkv-cli stats | head` closes our stdout early: that is not an error.
+process.stdout.on('error', (error: NodeJS.ErrnoException) => {
+  if (error.code === 'EPIPE') process.exit(0);
+  throw error;
+});
+
+// Exit codes: scripts branch on these.
+export const ExitCode = {
+  OK: 0,
+  NOT_FOUND: 1,
+  USAGE: 2,
+  CANNOT_CONNECT: 3,
+  SERVER_ERROR: 4,
+  TIMEOUT: 5,
+} as const;
+
+interface CommonFlags {
+  server: string;
+  timeout: number;
+  json?: boolean;
+}
+
+function usage(message: string): never {
+  process.stderr.write(`dkv-cli: ${message}\n`);
+  process.exit(ExitCode.USAGE);
+}
+
+export function exitCodeOf(error: unknown): number {
+  if (!isDkvError(error)) return ExitCode.SERVER_ERROR;
+  switch (error.code) {
+    case 'CANNOT_CONNECT':
+    case 'CONNECTION_CLOSED':
+      return ExitCode.CANNOT_CONNECT;
+    case 'TIMEOUT':
+      return ExitCode.TIMEOUT;
+    case 'BAD_REQUEST':
+      return isClientSide(error) ? ExitCode.USAGE : ExitCode.SERVER_ERROR;
+    default:
+      return ExitCode.SERVER_ERROR;
+  }
+}
+
+function isClientSide(error: DkvError): boolean {
+  return error.message.includes('is not host:port');
+}
+
+async function withClient(flags: CommonFlags, work: (client: DkvClient) => Promise<number>): Promise<void> {
+  let client: DkvClient | undefined;
+  let code: number;
+  try {
+    const timeoutMs = Number(flags.timeout);
+    if (!(timeoutMs > 0)) usage(`--timeout must be a positive number of milliseconds`);
+    client = await DkvClient.connect({ ...parseAddress(String(flags.server)), timeoutMs });
+    code = await work(client);
+  } catch (error) {
+    const message = isDkvError(error) ? `${error.code}: ${error.message}` : String(error);
+    process.stderr.write(`dkv-cli: ${message}\n`);
+    code = exitCodeOf(error);
+  }
+  await client?.close();
+  process.exit(code);
+}
+
+async function valueFrom(value: string | undefined, file: string | undefined): Promise<Buffer> {
+  if (value !== undefined && file !== undefined) usage('give the value as an argument or with --file, not both');
+  if (value !== undefined) return Buffer.from(value);
+  if (file !== undefined) {
+    try {
+      return readFileSync(file);
+    } catch (error) {
+      usage(`cannot read ${file}: ${(error as Error).message}`);
+    }
+  }
+  if (process.stdin.isTTY) usage('no value: give it as an argument, with --file, or on stdin');
+  const chunks: Buffer[] = [];
+  for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks);
+}
+
+export function printable(bytes: Buffer): string {
+  const text = bytes.toString('utf8');
+  return Buffer.from(text, 'utf8').equals(bytes) ? text : `base64:${bytes.toString('base64')}`;
+}
+
+export function getResultJson(key: string, result: GetResult | null): Record<string, unknown> {
+  return {
+    key,
+    found: result !== null,
+    values: result?.values.map(printable) ?? [],
+    siblings: result?.siblings.length ?? 0,
+    context: result?.context?.toString('base64') ?? null,
+    versions: result?.versions.map(([node, counter, tsMs]) => ({ node, counter, tsMs })) ?? [],
+  };
+}
+
+function contextFlag(context: unknown): Buffer | undefined {
+  if (context === undefined) return undefined;
+  const bytes = Buffer.from(String(context), 'base64');
+  if (bytes.length === 0) usage('--context must be the base64 context a get printed');
+  return bytes;
+}
+
+const cli = sade('dkv-cli')
+  .version(DKV_VERSION)
+  .describe('The dkv client. Exit codes: 0 ok, 1 not found, 2 usage, 3 cannot connect, 4 server error, 5 timeout.')
+  .option('--server, -s', 'Node to talk to (host:port)', '127.0.0.1:7001')
+  .option('--timeout', 'Request timeout in milliseconds', 5000)
+  .option('--json', 'Print JSON');
+
+cli
+  .command('get <key>')
+  .describe('Print the value of a key (every sibling, one per line, if there are several)')
+  .action((key: string, flags: CommonFlags) =>
+    withClient(flags, async (client) => {
+      const result = await client.get(key);
+      if (flags.json) {
+        process.stdout.write(`${JSON.stringify(getResultJson(key, result))}\n`);
+        return result === null ? ExitCode.NOT_FOUND : ExitCode.OK;
+      }
+      if (result === null) {
+        process.stderr.write(`dkv-cli: ${key}: not found\n`);
+        return ExitCode.NOT_FOUND;
+      }
+      if (result.values.length > 1) process.stderr.write(`dkv-cli: ${key} has ${result.values.length} siblings\n`);
+      for (const value of result.values) {
+        process.stdout.write(value);
+        if (process.stdout.isTTY || result.values.length > 1) process.stdout.write('\n');
+      }
+      return ExitCode.OK;
+    }),
+  );
+
+cli
+  .command('put <key> [value]')
+  .describe('Store a value: from the argument, --file, or stdin')
+  .option('--file, -f', 'Read the value from this file')
+  .option('--context', 'The base64 context of an earlier get: supersede exactly what it saw')
+  .action((key: string, value: string | undefined, flags: CommonFlags & { file?: string; context?: string }) =>
+    withClient(flags, async (client) => {
+      const bytes = await valueFrom(value, flags.file === undefined ? undefined : String(flags.file));
+      const result = await client.put(key, bytes, { context: contextFlag(flags.context) ?? null });
+      if (flags.json) process.stdout.write(`${JSON.stringify({ key, context: result.context.toString('base64') })}\n`);
+      else if (process.stdout.isTTY) process.stdout.write('OK\n');
+      return ExitCode.OK;
+    }),
+  );
+
+cli
+  .command('del <key>')
+  .describe('Delete a key (exit code 1 if it did not exist)')
+  .option('--context', 'The base64 context of an earlier get')
+  .action((key: string, flags: CommonFlags & { context?: string }) =>
+    withClient(flags, async (client) => {
+      const result = await client.del(key, { context: contextFlag(flags.context) ?? null });
+      if (flags.json) process.stdout.write(`${JSON.stringify({ key, existed: result.existed })}\n`);
+      else if (process.stdout.isTTY) process.stdout.write(result.existed ? 'deleted\n' : 'not found\n');
+      return result.existed ? ExitCode.OK : ExitCode.NOT_FOUND;
+    }),
+  );
+
+cli
+  .command('ping')
+  .describe('Measure the round trip to the node')
+  .option('--count, -c', 'Pings to send', 1)
+  .action((flags: CommonFlags & { count: number }) =>
+    withClient(flags, async (client) => {
+      const count = Number(flags.count);
+      if (!Number.isInteger(count) || count < 1) usage('--count must be a positive integer');
+      const rtts: number[] = [];
+      for (let i = 0; i < count; i++) rtts.push(await client.ping());
+      if (flags.json) process.stdout.write(`${JSON.stringify({ server: flags.server, rttMs: rtts })}\n`);
+      else for (const rtt of rtts) process.stdout.write(`PONG from ${flags.server} in ${rtt.toFixed(3)} ms\n`);
+      return ExitCode.OK;
+    }),
+  );
+
+cli
+  .command('stats')
+  .describe("Print the node's counters")
+  .action((flags: CommonFlags) =>
+    withClient(flags, async (client) => {
+      const stats = await client.stats();
+      if (flags.json) {
+        process.stdout.write(`${JSON.stringify(stats)}\n`);
+      } else {
+        const width = Math.max(...Object.keys(stats).map((k) => k.length));
+        for (const [name, value] of Object.entries(stats)) process.stdout.write(`${name.padEnd(width)}  ${value}\n`);
+      }
+      return ExitCode.OK;
+    }),
+  );
+
+cli
+  .command('repl')
+  .describe('An interactive prompt: get, put, del, ping, stats, help, quit')
+  .action((flags: CommonFlags) => withClient(flags, (client) => runRepl(client, String(flags.server))));
+
+cli.parse(process.argv, {
+  unknown: (flag: string) => usage(`unknown option ${flag}`),
+});
+
+export { DkvError };

@@ -1,0 +1,357 @@
+// The dkv client: one TCP connection in the native dialect, many requests in flight on it,
+// replies matched by request id, a deadline per request, and reconnection on the next request
+// after the connection drops. Used by dkv-cli, the tests and the benchmarks.
+
+import { connect as netConnect, type Socket } from 'node:net';
+import { DkvError } from '../lib/errors.js';
+import { limits } from '../lib/limits.js';
+import { FRAME_HEADER_BYTES, FrameFlag, Opcode } from '../wire/codes.js';
+import { encodeFrame, FrameDecoder, writeFrameHeader, type FrameSink } from '../wire/frame.js';
+import { decodeBody, decodeGetReply, encodeBodyShared, type GetReply } from '../wire/messages.js';
+
+export interface ClientOptions {
+  host?: string;
+  port?: number;
+  // A request that has no reply after this long fails with TIMEOUT. Default 5000.
+  timeoutMs?: number;
+  // How long a connection attempt may take. Default 3000.
+  connectTimeoutMs?: number;
+}
+
+export type Key = string | Uint8Array;
+export type Value = string | Uint8Array;
+
+export interface GetResult {
+  // The live values: one, or several concurrent siblings.
+  values: Buffer[];
+  // Every sibling in order; null marks a deletion concurrent with a live value.
+  siblings: Array<Buffer | null>;
+  // Pass it to put or del to supersede exactly what this read saw.
+  context: Buffer | null;
+  // [node, counter, tsMs] for each sibling.
+  versions: Array<[string, number, number]>;
+}
+
+export interface WriteOptions {
+  context?: Uint8Array | null;
+  timeoutMs?: number;
+}
+
+export interface PutResult {
+  context: Buffer;
+}
+
+export interface DeleteResult {
+  existed: boolean;
+  context: Buffer;
+}
+
+export interface MputEntry {
+  key: Key;
+  value: Value;
+  context?: Uint8Array | null;
+}
+
+interface Pending {
+  opcode: number;
+  deadlineMs: number;
+  resolve: (body: unknown) => void;
+  reject: (error: DkvError) => void;
+}
+
+// Deadlines are checked by one timer at this period rather than one timer per request.
+const DEADLINE_SWEEP_MS = 25;
+const RECONNECT_DELAY_MIN_MS = 50;
+const RECONNECT_DELAY_MAX_MS = 2000;
+
+export function parseAddress(address: string): { host: string; port: number } {
+  const match = /^(?:\[([^\]]+)\]|([^:]+)):(\d{1,5})$/.exec(address);
+  const port = match === null ? NaN : Number(match[3]);
+  if (match === null || port < 1 || port > 65535) {
+    throw new DkvError('BAD_REQUEST', `"${address}" is not host:port`);
+  }
+  return { host: match[1] ?? match[2]!, port };
+}
+
+export class DkvClient implements FrameSink {
+  readonly host: string;
+  readonly port: number;
+  readonly timeoutMs: number;
+  private readonly connectTimeoutMs: number;
+  private socket: Socket | null = null;
+  private connecting: Promise<Socket> | null = null;
+  private decoder = new FrameDecoder(this);
+  private readonly pending = new Map<number, Pending>();
+  private nextRequestId = 1;
+  private sweepTimer: NodeJS.Timeout | null = null;
+  private reconnectDelayMs = 0;
+  private lastFailureMs = 0;
+  private closed = false;
+
+  constructor(options: ClientOptions = {}) {
+    this.host = options.host ?? '127.0.0.1';
+    this.port = options.port ?? 7001;
+    this.timeoutMs = options.timeoutMs ?? 5000;
+    this.connectTimeoutMs = options.connectTimeoutMs ?? 3000;
+  }
+
+  // A connected client; rejects with CANNOT_CONNECT.
+  static async connect(options: ClientOptions | string = {}): Promise<DkvClient> {
+    const client = new DkvClient(typeof options === 'string' ? parseAddress(options) : options);
+    await client.ensureConnected();
+    return client;
+  }
+
+  get inFlight(): number {
+    return this.pending.size;
+  }
+
+  async get(key: Key, options: { timeoutMs?: number } = {}): Promise<GetResult | null> {
+    const body = await this.request(Opcode.GET, encodeKeyBody(bytesOf(key)), options.timeoutMs);
+    return resultOf(decodeGetReply(body));
+  }
+
+  async put(key: Key, value: Value, options: WriteOptions = {}): Promise<PutResult> {
+    const body = await this.request(
+      Opcode.PUT,
+      { key: bytesOf(key), value: bytesOf(value), context: options.context ?? undefined },
+      options.timeoutMs,
+    );
+    return { context: bufferField(body, 'context') };
+  }
+
+  async del(key: Key, options: WriteOptions = {}): Promise<DeleteResult> {
+    const body = await this.request(
+      Opcode.DELETE,
+      { key: bytesOf(key), context: options.context ?? undefined },
+      options.timeoutMs,
+    );
+    return { existed: (body as { existed?: unknown }).existed === true, context: bufferField(body, 'context') };
+  }
+
+  async mget(keys: Key[], options: { timeoutMs?: number } = {}): Promise<Array<GetResult | null>> {
+    const body = (await this.request(Opcode.MGET, { keys: keys.map(bytesOf) }, options.timeoutMs)) as {
+      results?: unknown;
+    };
+    if (!Array.isArray(body.results)) throw new DkvError('PROTOCOL_VIOLATION', 'MGET reply has no results');
+    return body.results.map((r) => resultOf(decodeGetReply(r)));
+  }
+
+  async mput(entries: MputEntry[], options: { timeoutMs?: number } = {}): Promise<Buffer[]> {
+    const body = (await this.request(
+      Opcode.MPUT,
+      {
+        entries: entries.map((e) => ({ key: bytesOf(e.key), value: bytesOf(e.value), context: e.context ?? undefined })),
+      },
+      options.timeoutMs,
+    )) as { contexts?: unknown };
+    if (!Array.isArray(body.contexts)) throw new DkvError('PROTOCOL_VIOLATION', 'MPUT reply has no contexts');
+    return body.contexts.map((c) => Buffer.from(c as Uint8Array));
+  }
+
+  // Round-trip time in milliseconds.
+  async ping(options: { timeoutMs?: number } = {}): Promise<number> {
+    const started = performance.now();
+    await this.request(Opcode.PING, null, options.timeoutMs);
+    return performance.now() - started;
+  }
+
+  async stats(): Promise<Record<string, string | number>> {
+    return (await this.request(Opcode.STATS, null)) as Record<string, string | number>;
+  }
+
+  async hello(): Promise<Record<string, unknown>> {
+    return (await this.request(Opcode.HELLO, { version: 1, client: 'dkv-client' })) as Record<string, unknown>;
+  }
+
+  // Sends one request; resolves with its decoded reply body. `body` is encoded as msgpack
+  // unless it is already an encoded Buffer.
+  async request(opcode: number, body: unknown, timeoutMs = this.timeoutMs): Promise<unknown> {
+    if (this.closed) throw new DkvError('CONNECTION_CLOSED', 'the client is closed');
+    const socket = this.socket ?? (await this.ensureConnected());
+    const requestId = this.nextRequestId;
+    this.nextRequestId = this.nextRequestId === 0xffffffff ? 1 : this.nextRequestId + 1;
+    const frame = frameOf(opcode, requestId, body);
+    return new Promise<unknown>((resolve, reject) => {
+      this.pending.set(requestId, { opcode, deadlineMs: performance.now() + timeoutMs, resolve, reject });
+      if (this.sweepTimer === null) this.sweepTimer = setInterval(this.sweep, DEADLINE_SWEEP_MS);
+      socket.write(frame);
+    });
+  }
+
+  onFrame(opcode: number, flags: number, requestId: number, bytes: Buffer, start: number, end: number): void {
+    const pending = this.pending.get(requestId);
+    if (pending === undefined) return; // timed out already
+    this.pending.delete(requestId);
+    if ((flags & FrameFlag.REPLY) === 0) {
+      pending.reject(new DkvError('PROTOCOL_VIOLATION', 'server sent a frame without the REPLY flag'));
+      return;
+    }
+    let body: unknown;
+    try {
+      body = decodeBody(bytes, start, end);
+    } catch (error) {
+      pending.reject(new DkvError('PROTOCOL_VIOLATION', 'reply body is not msgpack', { cause: error }));
+      return;
+    }
+    if (opcode === Opcode.ERROR) {
+      const error = body as { code?: unknown; message?: unknown };
+      pending.reject(DkvError.fromWire(Number(error.code), String(error.message)));
+    } else if (opcode !== pending.opcode) {
+      pending.reject(new DkvError('PROTOCOL_VIOLATION', `reply opcode ${opcode} answers ${pending.opcode}`));
+    } else {
+      pending.resolve(body);
+    }
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    this.failAll(new DkvError('CONNECTION_CLOSED', 'the client was closed'));
+    const socket = this.socket;
+    this.socket = null;
+    if (socket !== null) await new Promise<void>((resolve) => socket.end(resolve));
+  }
+
+  private readonly sweep = (): void => {
+    const now = performance.now();
+    for (const [requestId, pending] of this.pending) {
+      if (pending.deadlineMs <= now) {
+        this.pending.delete(requestId);
+        pending.reject(new DkvError('TIMEOUT', `no reply from ${this.host}:${this.port} within the timeout`));
+      }
+    }
+    if (this.pending.size === 0 && this.sweepTimer !== null) {
+      clearInterval(this.sweepTimer);
+      this.sweepTimer = null;
+    }
+  };
+
+  private ensureConnected(): Promise<Socket> {
+    if (this.socket !== null) return Promise.resolve(this.socket);
+    this.connecting ??= this.openSocket().finally(() => {
+      this.connecting = null;
+    });
+    return this.connecting;
+  }
+
+  private async openSocket(): Promise<Socket> {
+    // After a failure, wait before the next attempt: doubling from 50 ms up to 2 s.
+    const waitMs = this.lastFailureMs + this.reconnectDelayMs - performance.now();
+    if (waitMs > 0) await new Promise((resolve) => setTimeout(resolve, waitMs));
+    const socket = netConnect({ host: this.host, port: this.port, noDelay: true });
+    try {
+      await new Promise<void>((resolve, reject) => {
+        const timer = setTimeout(() => {
+          reject(new Error(`no connection within ${this.connectTimeoutMs} ms`));
+          socket.destroy();
+        }, this.connectTimeoutMs);
+        socket.once('connect', () => {
+          clearTimeout(timer);
+          resolve();
+        });
+        socket.once('error', (error) => {
+          clearTimeout(timer);
+          reject(error);
+        });
+      });
+    } catch (error) {
+      this.lastFailureMs = performance.now();
+      this.reconnectDelayMs = Math.min(
+        RECONNECT_DELAY_MAX_MS,
+        Math.max(RECONNECT_DELAY_MIN_MS, this.reconnectDelayMs * 2),
+      );
+      throw new DkvError('CANNOT_CONNECT', `cannot connect to ${this.host}:${this.port}: ${(error as Error).message}`, {
+        cause: error,
+      });
+    }
+    this.reconnectDelayMs = 0;
+    socket.removeAllListeners('error');
+    this.decoder = new FrameDecoder(this);
+    socket.on('data', (chunk: Buffer) => {
+      try {
+        this.decoder.push(chunk);
+      } catch (error) {
+        socket.destroy(error as Error);
+      }
+    });
+    socket.on('error', () => {
+      // 'close' follows and fails what is in flight
+    });
+    socket.on('close', () => {
+      if (this.socket === socket) this.socket = null;
+      this.failAll(new DkvError('CONNECTION_CLOSED', `connection to ${this.host}:${this.port} closed`));
+    });
+    if (this.closed) {
+      socket.destroy();
+      throw new DkvError('CONNECTION_CLOSED', 'the client was closed');
+    }
+    this.socket = socket;
+    return socket;
+  }
+
+  private failAll(error: DkvError): void {
+    const pending = [...this.pending.values()];
+    this.pending.clear();
+    for (const p of pending) p.reject(error);
+  }
+}
+
+const utf8 = new TextEncoder();
+
+function bytesOf(value: Key | Value): Uint8Array {
+  return typeof value === 'string' ? utf8.encode(value) : value;
+}
+
+function bufferField(body: unknown, field: string): Buffer {
+  const value = (body as Record<string, unknown> | null)?.[field];
+  if (!(value instanceof Uint8Array)) throw new DkvError('PROTOCOL_VIOLATION', `reply has no ${field}`);
+  return Buffer.from(value);
+}
+
+function resultOf(reply: GetReply): GetResult | null {
+  const siblings = reply.values.map((v) => (v === null ? null : Buffer.from(v)));
+  const values = siblings.filter((v): v is Buffer => v !== null);
+  if (values.length === 0) return null;
+  return {
+    values,
+    siblings,
+    context: reply.context === null ? null : Buffer.from(reply.context),
+    versions: reply.versions,
+  };
+}
+
+// {"key": bin}, written directly: the body of GET, the request the benchmarks send most.
+function encodeKeyBody(key: Uint8Array): Buffer {
+  if (key.length > limits.keyBytesMax) {
+    throw new DkvError('KEY_TOO_LARGE', `key is ${key.length} bytes (max ${limits.keyBytesMax})`);
+  }
+  const wide = key.length > 0xff;
+  const body = Buffer.allocUnsafe(5 + (wide ? 3 : 2) + key.length);
+  body.set([0x81, 0xa3, 0x6b, 0x65, 0x79], 0);
+  if (wide) {
+    body[5] = 0xc5;
+    body.writeUInt16BE(key.length, 6);
+  } else {
+    body[5] = 0xc4;
+    body[6] = key.length;
+  }
+  body.set(key, wide ? 8 : 7);
+  return body;
+}
+
+function frameOf(opcode: number, requestId: number, body: unknown): Buffer {
+  if (Buffer.isBuffer(body)) return encodeFrame(opcode, 0, requestId, body);
+  if (body === null) {
+    const frame = Buffer.allocUnsafe(FRAME_HEADER_BYTES);
+    writeFrameHeader(frame, 0, 0, opcode, 0, requestId);
+    return frame;
+  }
+  const bytes = encodeBodyShared(body);
+  if (bytes.length > limits.frameBytesMax - FRAME_HEADER_BYTES) {
+    throw new DkvError('VALUE_TOO_LARGE', `request of ${bytes.length} bytes exceeds the frame limit`);
+  }
+  const frame = Buffer.allocUnsafe(FRAME_HEADER_BYTES + bytes.length);
+  writeFrameHeader(frame, 0, bytes.length, opcode, 0, requestId);
+  frame.set(bytes, FRAME_HEADER_BYTES);
+  return frame;
+}

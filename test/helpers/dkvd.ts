@@ -1,0 +1,118 @@
+// Real dkvd processes for end-to-end tests: ephemeral loopback ports, stopped by PID, every wait
+// bounded.
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+
+export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
+export const DKVD = join(REPO_ROOT, 'bin', 'dkvd');
+export const DKV_CLI = join(REPO_ROOT, 'bin', 'dkv-cli');
+
+const START_TIMEOUT_MS = 15_000;
+const STOP_TIMEOUT_MS = 10_000;
+
+export interface DkvdOptions {
+  dataDir?: string;
+  storage?: 'lmdb' | 'memory';
+  args?: string[];
+}
+
+export interface Dkvd {
+  readonly child: ChildProcess;
+  readonly pid: number;
+  readonly tcpPort: number;
+  readonly udpPort: number;
+  readonly nodeId: string;
+  readonly dataDir: string;
+  readonly logLines: string[];
+  // SIGTERM and wait for the exit; SIGKILL if it takes too long. Resolves with the exit code.
+  stop(): Promise<number | null>;
+  // SIGKILL and wait for the exit.
+  kill(): Promise<void>;
+}
+
+export function tempDir(prefix = 'dkv-test-'): string {
+  return mkdtempSync(join(tmpdir(), prefix));
+}
+
+export function removeDir(path: string): void {
+  rmSync(path, { recursive: true, force: true });
+}
+
+export async function startDkvd(options: DkvdOptions = {}): Promise<Dkvd> {
+  const dataDir = options.dataDir ?? tempDir();
+  const args = [
+    DKVD,
+    '--tcp',
+    '0',
+    '--udp',
+    '0',
+    '--data',
+    dataDir,
+    '--storage',
+    options.storage ?? 'lmdb',
+    ...(options.args ?? []),
+  ];
+  const child = spawn(process.execPath, args, { stdio: ['ignore', 'ignore', 'pipe'] });
+  const logLines: string[] = [];
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  const listening = await new Promise<Record<string, unknown>>((resolveStart, rejectStart) => {
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      rejectStart(new Error(`dkvd did not start within ${START_TIMEOUT_MS} ms:\n${logLines.join('\n')}`));
+    }, START_TIMEOUT_MS);
+    const lines = createInterface({ input: child.stderr! });
+    lines.on('line', (line) => {
+      logLines.push(line);
+      try {
+        const entry = JSON.parse(line) as Record<string, unknown>;
+        if (typeof entry.tcp === 'string' && typeof entry.msg === 'string' && entry.msg.includes('listening')) {
+          clearTimeout(timer);
+          resolveStart(entry);
+        }
+      } catch {
+        // not JSON: an error line before exit
+      }
+    });
+    void exited.then((code) => {
+      clearTimeout(timer);
+      rejectStart(new Error(`dkvd exited with ${code} before listening:\n${logLines.join('\n')}`));
+    });
+  });
+  const portOf = (address: unknown): number => Number(String(address).split(':').pop());
+  const stopWith = async (signal: NodeJS.Signals): Promise<number | null> => {
+    if (child.exitCode !== null || child.signalCode !== null) return child.exitCode;
+    child.kill(signal);
+    const timer = setTimeout(() => child.kill('SIGKILL'), STOP_TIMEOUT_MS);
+    const code = await exited;
+    clearTimeout(timer);
+    return code;
+  };
+  return {
+    child,
+    pid: child.pid!,
+    tcpPort: portOf(listening.tcp),
+    udpPort: portOf(listening.udp),
+    nodeId: String(listening.node),
+    dataDir,
+    logLines,
+    stop: () => stopWith('SIGTERM'),
+    kill: async () => {
+      await stopWith('SIGKILL');
+    },
+  };
+}
+
+// Makes sure a Debian package's program is here, installing the package if it is not.
+export function ensureTool(binary: string, debianPackage: string): boolean {
+  const which = (): boolean => spawnSync('sh', ['-c', `command -v ${binary}`]).status === 0;
+  if (which()) return true;
+  spawnSync('sh', ['-c', `(apt-get update -qq || true) && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq ${debianPackage}`], {
+    stdio: 'ignore',
+    timeout: 300_000,
+  });
+  return which();
+}
