@@ -159,6 +159,7 @@ export class DkvNode implements Service {
 
   statsSnapshot(): Record<string, string | number> {
     const s = this.stats;
+    const cpu = process.cpuUsage();
     const snapshot: Record<string, string | number> = {
       nodeId: this.nodeId,
       version: this.version,
@@ -178,6 +179,8 @@ export class DkvNode implements Service {
       datagramsIn: s.datagramsIn,
       datagramsDropped: s.datagramsDropped,
       memoryRssBytes: process.memoryUsage.rss(),
+      cpuUserMicros: cpu.user,
+      cpuSystemMicros: cpu.system,
     };
     for (const [name, count] of s.requests) snapshot[`requests.${name}`] = count;
     for (const [name, count] of s.errors) snapshot[`errors.${name}`] = count;
