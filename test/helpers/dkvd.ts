@@ -56,7 +56,7 @@ export async function startDkvd(options: DkvdOptions = {}): Promise<Dkvd> {
     options.storage ?? 'lmdb',
     ...(options.args ?? []),
   ];
-  const child = spawn(process.execPath, args, { stdio: ['ignore', 'ignore', 'pipe'] });
+  const child = spawn(process.execPath, args, { stdio: ['ignore', 'ignore', 'pipe'], env: childEnv() });
   const logLines: string[] = [];
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
   const listening = await new Promise<Record<string, unknown>>((resolveStart, rejectStart) => {
@@ -104,6 +104,15 @@ export async function startDkvd(options: DkvdOptions = {}): Promise<Dkvd> {
       await stopWith('SIGKILL');
     },
   };
+}
+
+// The environment for child processes: without the test runner's loader hooks, which would
+// otherwise load the compiled dkvd through tap's TypeScript loader.
+export function childEnv(): NodeJS.ProcessEnv {
+  const env = { ...process.env };
+  delete env.NODE_OPTIONS;
+  for (const name of Object.keys(env)) if (/TAP|^TS_NODE_/.test(name)) delete env[name];
+  return env;
 }
 
 // Makes sure a Debian package's program is here, installing the package if it is not.

@@ -1,0 +1,101 @@
+import t from 'tap';
+import type { StorageEngine } from '../../src/store/engine.js';
+import { LmdbEngine } from '../../src/store/lmdb-engine.js';
+import { MemoryEngine } from '../../src/store/memory-engine.js';
+import { recordIsTombstone, VersionedStore } from '../../src/store/versioned-store.js';
+import { readContext } from '../../src/wire/messages.js';
+import { removeDir, tempDir } from '../helpers/dkvd.js';
+
+const b = (s: string): Buffer => Buffer.from(s);
+const text = (x: Uint8Array | null | undefined): string | null => (x == null ? null : Buffer.from(x).toString());
+
+const engines: Array<[string, () => { engine: StorageEngine; cleanup: () => void; reopen?: () => StorageEngine }]> = [
+  ['memory', () => ({ engine: new MemoryEngine(), cleanup: () => {} })],
+  [
+    'lmdb',
+    () => {
+      const dir = tempDir();
+      return { engine: LmdbEngine.open(dir), cleanup: () => removeDir(dir), reopen: () => LmdbEngine.open(dir) };
+    },
+  ],
+];
+
+for (const [name, make] of engines) {
+  t.test(`${name}: write, read, overwrite, delete`, async (t) => {
+    const { engine, cleanup } = make();
+    t.teardown(cleanup);
+    const store = new VersionedStore(engine, 'n1', () => 1000);
+    t.equal(store.read(b('k')), undefined);
+    const first = await store.write(b('k'), b('v1'), undefined);
+    t.equal(first.existed, false);
+    t.same(readContext(first.context), [['n1', 1]]);
+    t.equal(text(store.read(b('k'))!.siblings[0]!.value), 'v1');
+    t.ok(store.exists(b('k')));
+    t.equal(store.liveKeys, 1);
+
+    const second = await store.write(b('k'), b('v2'), undefined);
+    t.equal(second.existed, true);
+    t.same(store.read(b('k'))!.siblings.map((s) => text(s.value)), ['v2']);
+
+    const removed = await store.write(b('k'), null, undefined);
+    t.equal(removed.existed, true);
+    t.notOk(store.exists(b('k')));
+    t.equal(store.liveKeys, 0);
+    t.ok(recordIsTombstone(store.readRecord(b('k'), 0, 1)!), 'a tombstone is kept');
+    await engine.close();
+  });
+
+  t.test(`${name}: concurrent writes to one key build on each other`, async (t) => {
+    const { engine, cleanup } = make();
+    t.teardown(cleanup);
+    const store = new VersionedStore(engine, 'n1', () => 1000);
+    // Issued in one turn: each must see the one before it though none is durable yet.
+    const results = await Promise.all([1, 2, 3, 4, 5].map((i) => store.write(b('k'), b(`v${i}`), undefined)));
+    t.same(
+      results.map((r) => readContext(r.context)),
+      [1, 2, 3, 4, 5].map((i) => [['n1', i]]),
+    );
+    t.same(store.read(b('k'))!.siblings.map((s) => text(s.value)), ['v5']);
+    t.equal(store.pendingWrites, 0);
+    await engine.close();
+  });
+
+  t.test(`${name}: a stale context keeps siblings`, async (t) => {
+    const { engine, cleanup } = make();
+    t.teardown(cleanup);
+    const store = new VersionedStore(engine, 'n1', () => 1000);
+    const base = await store.write(b('k'), b('base'), undefined);
+    const ctx = readContext(base.context);
+    await store.write(b('k'), b('x'), ctx);
+    await store.write(b('k'), b('y'), ctx);
+    t.same(store.read(b('k'))!.siblings.map((s) => text(s.value)).sort(), ['x', 'y']);
+    await engine.close();
+  });
+
+  t.test(`${name}: the written value is copied`, async (t) => {
+    const { engine, cleanup } = make();
+    t.teardown(cleanup);
+    const store = new VersionedStore(engine, 'n1', () => 1000);
+    const value = b('abc');
+    const pending = store.write(b('k'), value, undefined);
+    value.fill(0x7a);
+    await pending;
+    t.equal(text(store.read(b('k'))!.siblings[0]!.value), 'abc');
+    await engine.close();
+  });
+}
+
+t.test('lmdb: records and the live-key count survive reopening', async (t) => {
+  const [, make] = engines[1]!;
+  const { engine, cleanup, reopen } = make();
+  t.teardown(cleanup);
+  const store = new VersionedStore(engine, 'n1', () => 1000);
+  for (let i = 0; i < 100; i++) await store.write(b(`key${i}`), b(`value${i}`), undefined);
+  await store.write(b('key7'), null, undefined);
+  await engine.close();
+  const again = new VersionedStore(reopen!(), 'n1', () => 1000);
+  t.equal(again.liveKeys, 99);
+  t.equal(text(again.read(b('key42'))!.siblings[0]!.value), 'value42');
+  t.notOk(again.exists(b('key7')));
+  await again.engine.close();
+});
