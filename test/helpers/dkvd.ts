@@ -32,6 +32,8 @@ export interface Dkvd {
   stop(): Promise<number | null>;
   // SIGKILL and wait for the exit.
   kill(): Promise<void>;
+  // Resolves with the exit code once the process has exited (null if a signal ended it).
+  readonly exited: Promise<number | null>;
 }
 
 export function tempDir(prefix = 'dkv-test-'): string {
@@ -99,6 +101,7 @@ export async function startDkvd(options: DkvdOptions = {}): Promise<Dkvd> {
     nodeId: String(listening.node),
     dataDir,
     logLines,
+    exited,
     stop: () => stopWith('SIGTERM'),
     kill: async () => {
       await stopWith('SIGKILL');

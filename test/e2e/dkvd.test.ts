@@ -1,0 +1,106 @@
+// dkvd's command line: flags, start line, errors, signals, identity.
+import { writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { join } from 'node:path';
+import t from 'tap';
+import { DkvClient } from '../../src/client/client.js';
+import { DKVD, removeDir, startDkvd, tempDir } from '../helpers/dkvd.js';
+import { run } from '../helpers/run.js';
+
+t.test('--help lists every flag', async (t) => {
+  const result = await run(process.execPath, [DKVD, '--help']);
+  t.equal(result.code, 0);
+  for (const flag of ['--host', '--udp', '--tcp', '--data', '--node-id', '--storage', '--log-level']) {
+    t.match(result.stdout, flag);
+  }
+});
+
+t.test('the start line says where it listens; SIGTERM stops cleanly', async (t) => {
+  const node = await startDkvd();
+  const line = node.logLines.find((l) => l.includes('listening'))!;
+  t.match(line, new RegExp(`tcp 127\\.0\\.0\\.1:${node.tcpPort} udp 127\\.0\\.0\\.1:${node.udpPort}`));
+  t.equal(await node.stop(), 0);
+  t.ok(node.logLines.some((l) => l.includes('"stopped"')), 'logged its stop');
+  removeDir(node.dataDir);
+});
+
+t.test('a taken port: one line on stderr and a non-zero exit', async (t) => {
+  const blocker = createServer();
+  await new Promise<void>((resolve) => blocker.listen(0, '127.0.0.1', resolve));
+  t.teardown(() => blocker.close());
+  const port = (blocker.address() as { port: number }).port;
+  const dataDir = tempDir();
+  t.teardown(() => removeDir(dataDir));
+  const result = await run(process.execPath, [DKVD, '--tcp', String(port), '--udp', '0', '--data', dataDir]);
+  t.not(result.code, 0);
+  t.equal(result.stderr.trim().split('\n').length, 1, result.stderr);
+  t.match(result.stderr, `cannot listen on tcp 127.0.0.1:${port}: the address is in use`);
+});
+
+t.test('an unusable data directory: one line on stderr and a non-zero exit', async (t) => {
+  const dir = tempDir();
+  t.teardown(() => removeDir(dir));
+  const file = join(dir, 'not-a-directory');
+  writeFileSync(file, 'x');
+  const result = await run(process.execPath, [DKVD, '--tcp', '0', '--udp', '0', '--data', join(file, 'data')]);
+  t.not(result.code, 0);
+  t.equal(result.stderr.trim().split('\n').length, 1, result.stderr);
+  t.match(result.stderr, /^dkvd: cannot open data directory/);
+});
+
+t.test('bad flag values are refused', async (t) => {
+  for (const args of [['--storage', 'rocks'], ['--tcp', '70000'], ['--log-level', 'loud']]) {
+    const result = await run(process.execPath, [DKVD, ...args]);
+    t.not(result.code, 0, args.join(' '));
+    t.match(result.stderr, /^dkvd: /);
+  }
+});
+
+t.test('the node id is kept in the data directory', async (t) => {
+  const dataDir = tempDir();
+  t.teardown(() => removeDir(dataDir));
+  const first = await startDkvd({ dataDir, args: ['--node-id', 'alpha'] });
+  t.equal(first.nodeId, 'alpha');
+  await first.stop();
+  const again = await startDkvd({ dataDir });
+  t.equal(again.nodeId, 'alpha', 'remembered without the flag');
+  await again.stop();
+  const other = await run(process.execPath, [DKVD, '--tcp', '0', '--udp', '0', '--data', dataDir, '--node-id', 'beta']);
+  t.not(other.code, 0);
+  t.match(other.stderr, /belongs to node "alpha"/);
+});
+
+t.test('--storage memory serves and keeps nothing', async (t) => {
+  const node = await startDkvd({ storage: 'memory' });
+  t.teardown(() => removeDir(node.dataDir));
+  const client = await DkvClient.connect({ port: node.tcpPort });
+  await client.put('k', 'v');
+  t.equal((await client.get('k'))!.values[0]!.toString(), 'v');
+  t.equal((await client.stats()).storage, 'memory');
+  await client.close();
+  t.equal(await node.stop(), 0);
+});
+
+t.test('SIGINT stops cleanly too, and in-flight writes are answered first', async (t) => {
+  const node = await startDkvd();
+  t.teardown(() => removeDir(node.dataDir));
+  const client = await DkvClient.connect({ port: node.tcpPort });
+  const writes = Array.from({ length: 200 }, (_, i) => client.put(`k${i}`, `v${i}`).then(() => true, () => false));
+  const acknowledged = writes.slice(0, 1);
+  await Promise.all(acknowledged);
+  node.child.kill('SIGINT');
+  const outcomes = await Promise.all(writes);
+  t.ok(outcomes.filter(Boolean).length >= 1, 'writes sent before the signal were answered');
+  const code = await Promise.race([node.exited, new Promise((r) => setTimeout(() => r('timeout'), 10_000))]);
+  t.equal(code, 0, 'exit code 0');
+  await node.kill();
+  await client.close();
+  // Everything acknowledged is there after a restart.
+  const again = await startDkvd({ dataDir: node.dataDir });
+  const reader = await DkvClient.connect({ port: again.tcpPort });
+  for (let i = 0; i < outcomes.length; i++) {
+    if (outcomes[i]) t.equal((await reader.get(`k${i}`))?.values[0]?.toString(), `v${i}`);
+  }
+  await reader.close();
+  await again.stop();
+});
