@@ -16,6 +16,8 @@ const STOP_TIMEOUT_MS = 10_000;
 
 export interface DkvdOptions {
   dataDir?: string;
+  // A fixed port, to restart a node where its clients expect it; default: an ephemeral one.
+  tcpPort?: number;
   storage?: 'lmdb' | 'memory';
   args?: string[];
 }
@@ -49,7 +51,7 @@ export async function startDkvd(options: DkvdOptions = {}): Promise<Dkvd> {
   const args = [
     DKVD,
     '--tcp',
-    '0',
+    String(options.tcpPort ?? 0),
     '--udp',
     '0',
     '--data',
