@@ -12,7 +12,14 @@ const C1 = 0xcc9e2d51;
 const C2 = 0x1b873593;
 
 export function murmur3x86_32(bytes: Uint8Array, start: number, end: number, seed: number): number {
-  let h = seed >>> 0;
+  return murmurInt32(bytes, start, end, seed) >>> 0;
+}
+
+// MurmurHash3 as a signed 32-bit integer. A uint32 of 2^31 or more is not a small integer to V8,
+// so returning one from a call that is not inlined allocates a 16-byte HeapNumber; an int32
+// never does. The GET path calls this through storeKey, so it must not allocate.
+function murmurInt32(bytes: Uint8Array, start: number, end: number, seed: number): number {
+  let h = seed | 0;
   const length = end - start;
   const blocksEnd = start + (length & ~3);
   let i = start;
@@ -46,11 +53,25 @@ export function murmur3x86_32(bytes: Uint8Array, start: number, end: number, see
   h ^= h >>> 13;
   h = Math.imul(h, 0xc2b2ae35);
   h ^= h >>> 16;
-  return h >>> 0;
+  return h;
 }
 
 export function tokenOf(key: Uint8Array, start = 0, end = key.length): number {
-  const high = murmur3x86_32(key, start, end, 0);
-  const low = murmur3x86_32(key, start, end, 1) >>> 16;
+  const high = murmurInt32(key, start, end, 0) >>> 0;
+  const low = murmurInt32(key, start, end, 1) >>> 16;
   return high * 0x10000 + low;
+}
+
+// The token of `key[start, end)` written big-endian to `target[offset, offset + TOKEN_BYTES)`:
+// the bytes of writeUIntBE(tokenOf(key, start, end), offset, 6), without the 48-bit number,
+// which V8 boxes (16 bytes) whenever it is passed to a call it does not inline.
+export function writeToken(key: Uint8Array, start: number, end: number, target: Uint8Array, offset: number): void {
+  const high = murmurInt32(key, start, end, 0);
+  const low = murmurInt32(key, start, end, 1);
+  target[offset] = high >>> 24;
+  target[offset + 1] = high >>> 16;
+  target[offset + 2] = high >>> 8;
+  target[offset + 3] = high;
+  target[offset + 4] = low >>> 24;
+  target[offset + 5] = low >>> 16;
 }

@@ -6,7 +6,7 @@
 // so a native GET copies the body from the engine straight into its reply frame.
 
 import { DkvError } from '../lib/errors.js';
-import { TOKEN_BYTES, tokenOf } from '../ring/token.js';
+import { TOKEN_BYTES, writeToken } from '../ring/token.js';
 import { isTombstone, writeVersion, type Clock, type Versioned } from '../version/dvv.js';
 import {
   decodeBody,
@@ -68,7 +68,7 @@ export class VersionedStore {
       key = Buffer.allocUnsafe(TOKEN_BYTES + keyBytes);
       this.keyScratch[keyBytes] = key;
     }
-    key.writeUIntBE(tokenOf(bytes, start, end), 0, TOKEN_BYTES);
+    writeToken(bytes, start, end, key, 0);
     for (let i = 0; i < keyBytes; i++) key[TOKEN_BYTES + i] = bytes[start + i]!;
     return key;
   }
