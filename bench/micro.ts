@@ -31,6 +31,7 @@ import type { StorageEngine } from '../src/store/engine.js';
 import { LmdbEngine } from '../src/store/lmdb-engine.js';
 import { MemoryEngine } from '../src/store/memory-engine.js';
 import { encodeRecord, RECORD_HEADER_BYTES, VersionedStore } from '../src/store/versioned-store.js';
+import { WriteAheadLog } from '../src/store/wal.js';
 import { writeVersion } from '../src/version/dvv.js';
 import { FrameFlag, Opcode } from '../src/wire/codes.js';
 import { encodeFrame, FrameDecoder, type FrameSink } from '../src/wire/frame.js';
@@ -581,11 +582,18 @@ function respSuite(): Promise<Row[]> {
   });
 }
 
+// A VersionedStore as dkvd builds it: lmdb, with writes made durable by the write-ahead log.
+async function durableStore(dir: string): Promise<VersionedStore> {
+  const engine = LmdbEngine.open(dir);
+  const wal = await WriteAheadLog.open(join(dir, 'wal'), engine, createRootLogger('silent'));
+  return new VersionedStore(engine, NODE_ID, Date.now, wal);
+}
+
 async function storageSuite(): Promise<Row[]> {
   const count = 10_000;
   const dir = tempDir();
-  const lmdb = new VersionedStore(LmdbEngine.open(dir), NODE_ID, Date.now);
-  const memory = new VersionedStore(new MemoryEngine(), NODE_ID, Date.now);
+  const lmdb = await durableStore(dir);
+  const memory = new VersionedStore(new MemoryEngine(), NODE_ID, Date.now, null);
   try {
     await loadThroughStore(lmdb, count);
     await loadThroughStore(memory, count);
@@ -635,7 +643,7 @@ async function storageSuite(): Promise<Row[]> {
 async function serverSuite(): Promise<Row[]> {
   const count = 10_000;
   const dir = tempDir();
-  const store = new VersionedStore(LmdbEngine.open(dir), NODE_ID, Date.now);
+  const store = await durableStore(dir);
   try {
     await loadThroughStore(store, count);
     const service = serviceOf(store);
@@ -850,7 +858,7 @@ async function cacheSuite(): Promise<Row[]> {
     const dir = tempDir();
     const engine = LmdbEngine.open(dir);
     // Built before loading so that its start-up scan is empty; only readRecord is used here.
-    const store = new VersionedStore(engine, NODE_ID, Date.now);
+    const store = new VersionedStore(engine, NODE_ID, Date.now, null);
     try {
       const started = Date.now();
       const records = await loadThroughEngine(engine, count);

@@ -32,6 +32,22 @@ export const limits = {
   respBulkBytesMax: 4 * MiB,
   // RESP arrays: MSET of multiKeysMax pairs plus the command name.
   respArgsMax: 2 * 1000 + 1,
+  // All the bulk strings of one RESP command: no more than a native frame carries, so that a
+  // client cannot make the server buffer respArgsMax × respBulkBytesMax (8 GiB) for one command.
+  respCommandBytesMax: 4 * MiB,
+  // Nesting of arrays and maps in a msgpack body. The deepest message, an MGET reply
+  // ({results: [{versions: [[node, counter, tsMs]]}]}), nests five deep. Without a bound, 4 MiB of
+  // nested one-element arrays decode into gigabytes of objects.
+  bodyDepthMax: 8,
+  // Writes durable in the log but not yet committed to lmdb. Past this, the batch is committed at
+  // once and its writers wait for it: the pending map is memory.
+  storePendingWritesMax: 50_000,
+  // How long acknowledged writes wait to be committed to lmdb together. Longer batches write
+  // fewer pages per write and sync less often; reads find waiting writes in memory meanwhile.
+  storeCommitDelayMs: 20,
+  // A write-ahead log segment is retired once it holds this much and lmdb has flushed it:
+  // replay at start reads at most about this much (a second or two).
+  walSegmentBytesMax: 64 * MiB,
   // Bytes of one UDP datagram: fits a 1500-byte Ethernet MTU with IP and UDP headers.
   datagramBytesMax: 1400,
   // Cluster label in a datagram header.

@@ -4,6 +4,7 @@
 import { randomBytes } from 'node:crypto';
 import { createSocket, type Socket as UdpSocket } from 'node:dgram';
 import { createServer, type Server, type Socket } from 'node:net';
+import { join } from 'node:path';
 import { DkvError } from '../lib/errors.js';
 import { limits } from '../lib/limits.js';
 import type { Logger } from '../lib/log.js';
@@ -11,6 +12,7 @@ import type { StorageEngine } from '../store/engine.js';
 import { LmdbEngine } from '../store/lmdb-engine.js';
 import { MemoryEngine } from '../store/memory-engine.js';
 import { VersionedStore } from '../store/versioned-store.js';
+import { WriteAheadLog } from '../store/wal.js';
 import { decodeDatagramHeader } from '../wire/datagram.js';
 import { Connection } from './connection.js';
 import { NativeSession } from './dispatch.js';
@@ -46,6 +48,7 @@ export class DkvNode implements Service {
     readonly options: NodeOptions,
     readonly nodeId: string,
     readonly store: VersionedStore,
+    private readonly wal: WriteAheadLog | null,
     readonly log: Logger,
   ) {
     this.stats = new ServerStats(this.nowMs());
@@ -62,15 +65,21 @@ export class DkvNode implements Service {
   static async start(options: NodeOptions, rootLog: Logger): Promise<DkvNode> {
     const engine: StorageEngine = options.storage === 'lmdb' ? LmdbEngine.open(options.dataDir) : new MemoryEngine();
     let node: DkvNode | undefined;
+    let wal: WriteAheadLog | null = null;
     try {
       const nodeId = await nodeIdentity(engine, options.nodeId);
-      const store = new VersionedStore(engine, nodeId, Date.now);
-      node = new DkvNode(options, nodeId, store, rootLog.child({ component: 'server', node: nodeId }));
+      const log = rootLog.child({ component: 'server', node: nodeId });
+      if (options.storage === 'lmdb') {
+        wal = await WriteAheadLog.open(join(options.dataDir, 'wal'), engine, log.child({ component: 'wal' }));
+      }
+      const store = new VersionedStore(engine, nodeId, Date.now, wal);
+      node = new DkvNode(options, nodeId, store, wal, log);
       await node.listenTcp();
       await node.listenUdp();
       return node;
     } catch (error) {
       if (node !== undefined) await node.closeSockets();
+      await wal?.close();
       await engine.close();
       throw error;
     }
@@ -197,6 +206,8 @@ export class DkvNode implements Service {
     while (this.connections.size > 0 && Date.now() < deadline) await sleep(20);
     for (const connection of this.connections) connection.destroy();
     await this.closeSockets();
+    await this.store.close();
+    await this.wal?.close();
     await this.store.engine.close();
   }
 

@@ -7,12 +7,15 @@ export interface StorageEngine {
   // The record under `key`, or undefined. The buffer may be shared by the engine and is valid
   // only until the engine's next call: copy what must outlive it.
   getRecord(key: Uint8Array): Buffer | undefined;
-  // Resolves once the record is durable (for lmdb: flushed to disk). Concurrent calls share one
-  // transaction and one flush.
+  // Resolves once the record is committed: readers see it. Concurrent calls share one
+  // transaction. Durability is the write-ahead log's business (wal.ts), or flushed()'s.
   putRecord(key: Uint8Array, record: Uint8Array): Promise<void>;
+  // Resolves once everything committed so far, and every put already made, is on disk.
+  flushed(): Promise<void>;
   // Every record in key order; the buffers are copies.
   records(): Iterable<[key: Buffer, record: Buffer]>;
   getMeta(name: string): string | undefined;
+  // Resolves once the value is on disk.
   putMeta(name: string, value: string): Promise<void>;
   close(): Promise<void>;
 }

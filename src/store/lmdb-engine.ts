@@ -5,9 +5,9 @@ import type { StorageEngine } from './engine.js';
 
 // One lmdb environment per node: `data` holds the records, `meta` the node's identity and
 // settings. lmdb-js commits the writes of one event turn in one transaction and resolves put()
-// at commit; with overlappingSync (its default here) the commit is durable only when its
-// `flushed` promise resolves, so that is what putRecord waits for. Flushes are shared by every
-// write of a batch.
+// at commit; with overlappingSync (its default here) a commit is on disk only when the
+// environment's `flushed` resolves. Records rely on the write-ahead log for durability and wait
+// only for the commit; metadata waits for the flush.
 export class LmdbEngine implements StorageEngine {
   readonly kind = 'lmdb' as const;
 
@@ -20,7 +20,7 @@ export class LmdbEngine implements StorageEngine {
   static open(directory: string): LmdbEngine {
     try {
       mkdirSync(directory, { recursive: true });
-      const root = open({ path: directory, compression: false, separateFlushed: true });
+      const root = open({ path: directory, compression: false });
       const data = root.openDB<Buffer, Buffer>({ name: 'data', keyEncoding: 'binary', encoding: 'binary' });
       const meta = root.openDB<string, string>({ name: 'meta', encoding: 'string' });
       return new LmdbEngine(root, data, meta);
@@ -35,8 +35,12 @@ export class LmdbEngine implements StorageEngine {
     return this.data.getBinaryFast(key as Buffer);
   }
 
-  putRecord(key: Uint8Array, record: Uint8Array): Promise<void> {
-    return durable(this.data.put(key as Buffer, record as Buffer));
+  async putRecord(key: Uint8Array, record: Uint8Array): Promise<void> {
+    await this.data.put(key as Buffer, record as Buffer);
+  }
+
+  async flushed(): Promise<void> {
+    await this.root.flushed;
   }
 
   *records(): Iterable<[Buffer, Buffer]> {
@@ -47,18 +51,13 @@ export class LmdbEngine implements StorageEngine {
     return this.meta.get(name);
   }
 
-  putMeta(name: string, value: string): Promise<void> {
-    return durable(this.meta.put(name, value));
+  async putMeta(name: string, value: string): Promise<void> {
+    await this.meta.put(name, value);
+    await this.root.flushed;
   }
 
   async close(): Promise<void> {
     await this.root.flushed;
     await this.root.close();
   }
-}
-
-// With separateFlushed, a write's promise carries `flushed`, resolved when its commit is on disk.
-async function durable(committed: Promise<boolean>): Promise<void> {
-  await committed;
-  await (committed as Promise<boolean> & { flushed: Promise<void> }).flushed;
 }

@@ -15,6 +15,10 @@ export class MemoryEngine implements StorageEngine {
     return Promise.resolve();
   }
 
+  flushed(): Promise<void> {
+    return Promise.resolve();
+  }
+
   *records(): Iterable<[Buffer, Buffer]> {
     const keys = [...this.data.keys()].sort();
     for (const key of keys) yield [Buffer.from(key, 'latin1'), Buffer.from(this.data.get(key)!)];

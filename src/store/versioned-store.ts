@@ -6,6 +6,7 @@
 // so a native GET copies the body from the engine straight into its reply frame.
 
 import { DkvError } from '../lib/errors.js';
+import { limits } from '../lib/limits.js';
 import { TOKEN_BYTES, writeToken } from '../ring/token.js';
 import { isTombstone, writeVersion, type Clock, type Versioned } from '../version/dvv.js';
 import {
@@ -17,6 +18,8 @@ import {
   versionedFromReply,
 } from '../wire/messages.js';
 import type { StorageEngine } from './engine.js';
+import { overwrite } from './overwrite.js';
+import type { WriteAheadLog } from './wal.js';
 
 export const RECORD_FORMAT = 1;
 export const RECORD_HEADER_BYTES = 2;
@@ -30,25 +33,45 @@ export interface WriteResult {
 }
 
 interface PendingWrite {
-  value: Versioned;
+  record: Buffer;
 }
 
 export class VersionedStore {
-  // Writes whose records are not yet durable, by store key. A write reads the newest version of
-  // its key from here first, because lmdb shows a record to readers only once it is committed.
+  // Writes not yet committed to the engine, by store key (latin1). The log makes a write durable
+  // before the engine commits it, so until the commit, reads and later writes of the key find
+  // it here.
   private readonly pending = new Map<string, PendingWrite>();
+  private readonly nodeIdBytes: Buffer;
   // One reusable store-key buffer per key length, so a read builds its key without allocating.
   private readonly keyScratch: Buffer[] = [];
   private liveKeyCount = 0;
+  // Set when the engine failed to commit: what it holds is behind the log from then on, so the
+  // store refuses writes (the log replays them at the next start).
+  private failure: Error | null = null;
+  // Writes in the pending map not yet handed to the engine. With the log making writes durable,
+  // the engine gets them in batches every storeCommitDelayMs: one lmdb transaction (and one
+  // background sync) per batch instead of one per event-loop turn, and a key written often is
+  // rewritten on disk once per batch.
+  private uncommitted: Array<[storeKey: Buffer, name: string, entry: PendingWrite]> = [];
+  private commitTimer: NodeJS.Timeout | null = null;
 
   constructor(
     readonly engine: StorageEngine,
     readonly nodeId: string,
     private readonly wallClockMs: () => number,
+    // Where writes become durable; null for an engine that keeps nothing (memory).
+    private readonly wal: WriteAheadLog | null,
   ) {
+    this.nodeIdBytes = Buffer.from(nodeId);
     for (const [, record] of engine.records()) {
       if ((record[1]! & RecordFlag.TOMBSTONE) === 0) this.liveKeyCount++;
     }
+    // A log segment may go only once the engine holds its writes on disk, and some of them may
+    // still wait here.
+    wal?.useCheckpoint(async () => {
+      await this.commitPending();
+      await engine.flushed();
+    });
   }
 
   get liveKeys(): number {
@@ -73,12 +96,17 @@ export class VersionedStore {
     return key;
   }
 
-  // Reads see what is durable: a write is visible once it is acknowledged. (RESP keeps a
-  // connection's reads behind its own earlier writes; see resp-session.ts.)
-  // The committed record of `bytes[start, end)`, in a buffer shared with the engine (valid until
-  // the next store call), or undefined. This is the GET hot path: it allocates nothing.
+  // The newest record of `bytes[start, end)`, or undefined: a pending write's, else the
+  // engine's in a buffer it shares (valid until the next store call). This is the GET hot path:
+  // with no write in flight it allocates nothing. A read may see a write that is still in
+  // flight; it always sees every acknowledged one.
   readRecord(bytes: Uint8Array, start: number, end: number): Buffer | undefined {
-    return this.engine.getRecord(this.storeKey(bytes, start, end));
+    const key = this.storeKey(bytes, start, end);
+    if (this.pending.size > 0) {
+      const pending = this.pending.get(key.toString('latin1'));
+      if (pending !== undefined) return pending.record;
+    }
+    return this.engine.getRecord(key);
   }
 
   read(key: Uint8Array): Versioned | undefined {
@@ -86,43 +114,86 @@ export class VersionedStore {
     return record === undefined ? undefined : decodeRecord(copyRecord(record));
   }
 
-  // Whether the key has a live value that is durable.
   exists(key: Uint8Array): boolean {
     const record = this.readRecord(key, 0, key.length);
     return record !== undefined && !recordIsTombstone(record);
   }
 
-  private newest(storeKey: Buffer, name: string): Versioned | undefined {
-    const pending = this.pending.get(name);
-    if (pending !== undefined) return pending.value;
-    const record = this.engine.getRecord(storeKey);
-    return record === undefined ? undefined : decodeRecord(copyRecord(record));
-  }
-
   // Writes `value` (null deletes) with the client's context; resolves when durable.
   async write(key: Uint8Array, value: Uint8Array | null, context: Clock | undefined): Promise<WriteResult> {
+    if (this.failure !== null) {
+      throw new DkvError('STORAGE_FAILED', `storage failed earlier: ${this.failure.message}`, { cause: this.failure });
+    }
     const storeKey = Buffer.from(this.storeKey(key, 0, key.length));
     const name = storeKey.toString('latin1');
-    const current = this.newest(storeKey, name);
-    // The value may lie in a connection's reusable buffer: the pending map keeps its own copy.
-    const owned = value === null ? null : Uint8Array.prototype.slice.call(value);
-    const next = writeVersion(current, context, this.nodeId, this.wallClockMs(), owned);
-    const existed = current !== undefined && !isTombstone(current);
-    const live = !isTombstone(next);
-    const entry: PendingWrite = { value: next };
-    this.pending.set(name, entry);
-    try {
-      await this.engine.putRecord(storeKey, encodeRecord(next));
-      // Counted once durable, like everything a reader sees. Deltas of one key's writes add up
-      // to the right total whatever order their flushes resolve in.
-      this.liveKeyCount += Number(live) - Number(existed);
-    } catch (error) {
-      throw new DkvError('STORAGE_FAILED', `write failed: ${(error as Error).message}`, { cause: error });
-    } finally {
-      if (this.pending.get(name) === entry) this.pending.delete(name);
+    const currentRecord = this.pending.get(name)?.record ?? this.engine.getRecord(storeKey);
+    const tsMs = this.wallClockMs();
+    let record: Buffer;
+    let existed: boolean;
+    let live: boolean;
+    let nextContext: Uint8Array;
+    const fast = context === undefined ? overwrite(currentRecord, this.nodeIdBytes, tsMs, value) : undefined;
+    if (fast !== undefined) {
+      record = fast.record;
+      existed = fast.existed;
+      live = value !== null;
+      nextContext = record.subarray(fast.contextStart, fast.contextEnd);
+    } else {
+      const current = currentRecord === undefined ? undefined : decodeRecord(copyRecord(currentRecord));
+      // The value may lie in a connection's reusable buffer: the record keeps its own copy.
+      const owned = value === null ? null : Uint8Array.prototype.slice.call(value);
+      const next = writeVersion(current, context, this.nodeId, tsMs, owned);
+      record = encodeRecord(next);
+      existed = current !== undefined && !isTombstone(current);
+      live = !isTombstone(next);
+      nextContext = encodeContext(next.clock);
     }
-    return { context: encodeContext(next.clock), existed };
+    const entry: PendingWrite = { record };
+    this.pending.set(name, entry);
+    if (this.wal === null) {
+      await this.commit(storeKey, name, entry);
+    } else {
+      this.uncommitted.push([storeKey, name, entry]);
+      // Past a bound of writes waiting for the engine, commit now and make writers wait for it.
+      if (this.uncommitted.length >= limits.storePendingWritesMax) await this.commitPending();
+      else this.commitTimer ??= setTimeout(this.commitPending, limits.storeCommitDelayMs);
+      await this.wal.append(storeKey, record);
+    }
+    // Counted once durable. Deltas of one key's writes add up to the right total whatever order
+    // their writes finish in.
+    this.liveKeyCount += Number(live) - Number(existed);
+    return { context: nextContext, existed };
   }
+
+  // Hands the engine every write it does not have yet, in one transaction.
+  private readonly commitPending = (): Promise<unknown> => {
+    if (this.commitTimer !== null) clearTimeout(this.commitTimer);
+    this.commitTimer = null;
+    const writes = this.uncommitted;
+    this.uncommitted = [];
+    const commits: Array<Promise<void>> = [];
+    for (const [storeKey, name, entry] of writes) {
+      // A key written again since is committed once, by its newest entry.
+      if (this.pending.get(name) === entry) commits.push(this.commit(storeKey, name, entry).catch(() => undefined));
+    }
+    return Promise.all(commits);
+  };
+
+  private async commit(storeKey: Buffer, name: string, entry: PendingWrite): Promise<void> {
+    try {
+      await this.engine.putRecord(storeKey, entry.record);
+    } catch (error) {
+      this.failure ??= error as Error;
+      throw new DkvError('STORAGE_FAILED', `write failed: ${(error as Error).message}`, { cause: error });
+    }
+    if (this.pending.get(name) === entry) this.pending.delete(name);
+  }
+
+  // Commits what waits and stops the timer: the log stays the durable copy either way.
+  async close(): Promise<void> {
+    await this.commitPending();
+  }
+
 }
 
 export function encodeRecord(value: Versioned): Buffer {

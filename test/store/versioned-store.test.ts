@@ -24,7 +24,7 @@ for (const [name, make] of engines) {
   t.test(`${name}: write, read, overwrite, delete`, async (t) => {
     const { engine, cleanup } = make();
     t.teardown(cleanup);
-    const store = new VersionedStore(engine, 'n1', () => 1000);
+    const store = new VersionedStore(engine, 'n1', () => 1000, null);
     t.equal(store.read(b('k')), undefined);
     const first = await store.write(b('k'), b('v1'), undefined);
     t.equal(first.existed, false);
@@ -48,7 +48,7 @@ for (const [name, make] of engines) {
   t.test(`${name}: concurrent writes to one key build on each other`, async (t) => {
     const { engine, cleanup } = make();
     t.teardown(cleanup);
-    const store = new VersionedStore(engine, 'n1', () => 1000);
+    const store = new VersionedStore(engine, 'n1', () => 1000, null);
     // Issued in one turn: each must see the one before it though none is durable yet.
     const results = await Promise.all([1, 2, 3, 4, 5].map((i) => store.write(b('k'), b(`v${i}`), undefined)));
     t.same(
@@ -63,7 +63,7 @@ for (const [name, make] of engines) {
   t.test(`${name}: a stale context keeps siblings`, async (t) => {
     const { engine, cleanup } = make();
     t.teardown(cleanup);
-    const store = new VersionedStore(engine, 'n1', () => 1000);
+    const store = new VersionedStore(engine, 'n1', () => 1000, null);
     const base = await store.write(b('k'), b('base'), undefined);
     const ctx = readContext(base.context);
     await store.write(b('k'), b('x'), ctx);
@@ -75,7 +75,7 @@ for (const [name, make] of engines) {
   t.test(`${name}: the written value is copied`, async (t) => {
     const { engine, cleanup } = make();
     t.teardown(cleanup);
-    const store = new VersionedStore(engine, 'n1', () => 1000);
+    const store = new VersionedStore(engine, 'n1', () => 1000, null);
     const value = b('abc');
     const pending = store.write(b('k'), value, undefined);
     value.fill(0x7a);
@@ -89,11 +89,11 @@ t.test('lmdb: records and the live-key count survive reopening', async (t) => {
   const [, make] = engines[1]!;
   const { engine, cleanup, reopen } = make();
   t.teardown(cleanup);
-  const store = new VersionedStore(engine, 'n1', () => 1000);
+  const store = new VersionedStore(engine, 'n1', () => 1000, null);
   for (let i = 0; i < 100; i++) await store.write(b(`key${i}`), b(`value${i}`), undefined);
   await store.write(b('key7'), null, undefined);
   await engine.close();
-  const again = new VersionedStore(reopen!(), 'n1', () => 1000);
+  const again = new VersionedStore(reopen!(), 'n1', () => 1000, null);
   t.equal(again.liveKeys, 99);
   t.equal(text(again.read(b('key42'))!.siblings[0]!.value), 'value42');
   t.notOk(again.exists(b('key7')));
