@@ -1,9 +1,22 @@
 // dkv-cli: one-shot commands, an interactive prompt and a load generator for dkv.
+import { randomInt } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import sade from 'sade';
 import { DkvClient, parseAddress, type GetResult } from '../client/client.js';
-import { DkvError, isDkvError } from '../lib/errors.js';
+import { DkvError, isDkvError, type ErrorCodeName } from '../lib/errors.js';
+import { limits } from '../lib/limits.js';
 import { DKV_VERSION } from '../server/node.js';
+import {
+  BENCH_CONNECTIONS_MAX,
+  BENCH_KEYS_MAX,
+  BENCH_PIPELINE_MAX,
+  formatProgress,
+  formatReport,
+  runLoad,
+  type LoadOptions,
+  type LoadProgress,
+  type LoadReport,
+} from './load.js';
 import { runRepl } from './repl.js';
 
 // `dkv-cli stats | head` closes our stdout early: that is not an error.
@@ -197,6 +210,105 @@ cli
       return ExitCode.OK;
     }),
   );
+
+interface BenchFlags extends CommonFlags {
+  connections: unknown;
+  pipeline: unknown;
+  duration: unknown;
+  requests?: unknown;
+  'value-size': unknown;
+  'read-ratio': unknown;
+  keys: unknown;
+  distribution: unknown;
+  preload?: unknown;
+  seed?: unknown;
+}
+
+function integerFlag(flags: BenchFlags, name: keyof BenchFlags, min: number, max: number): number {
+  const value = Number(flags[name]);
+  if (!Number.isInteger(value) || value < min || value > max) usage(`--${name} must be an integer from ${min} to ${max}`);
+  return value;
+}
+
+function benchOptions(flags: BenchFlags): LoadOptions {
+  const readRatio = Number(flags['read-ratio']);
+  if (!(readRatio >= 0 && readRatio <= 1)) usage('--read-ratio must be a number from 0 to 1');
+  const requests = flags.requests === undefined ? null : integerFlag(flags, 'requests', 1, Number.MAX_SAFE_INTEGER);
+  const durationS = Number(flags.duration);
+  if (requests === null && !(durationS > 0)) usage('--duration must be a positive number of seconds');
+  const distribution = String(flags.distribution);
+  if (distribution !== 'uniform' && distribution !== 'zipfian') usage('--distribution must be uniform or zipfian');
+  if (flags.preload !== undefined && typeof flags.preload !== 'boolean') usage('--preload takes no value; use --no-preload to skip it');
+  return {
+    connections: integerFlag(flags, 'connections', 1, BENCH_CONNECTIONS_MAX),
+    pipeline: integerFlag(flags, 'pipeline', 1, BENCH_PIPELINE_MAX),
+    requests,
+    durationMs: requests === null ? durationS * 1000 : null,
+    valueBytes: integerFlag(flags, 'value-size', 0, limits.valueBytesMax),
+    readRatio,
+    keys: integerFlag(flags, 'keys', 1, BENCH_KEYS_MAX),
+    distribution,
+    preload: flags.preload ?? readRatio > 0,
+    seed: flags.seed === undefined ? randomInt(2 ** 32) : integerFlag(flags, 'seed', 0, 2 ** 32 - 1),
+  };
+}
+
+// Progress goes to stderr once a second: redrawn in place on a terminal, one line each otherwise.
+function progressPrinter(): { print: (progress: LoadProgress) => void; end: () => void } {
+  const tty = process.stderr.isTTY === true;
+  let drawn = false;
+  return {
+    print: (progress) => {
+      const line = formatProgress(progress);
+      process.stderr.write(tty ? `\r${line}\x1b[K` : `${line}\n`);
+      drawn = true;
+    },
+    end: () => {
+      if (tty && drawn) process.stderr.write('\n');
+      drawn = false;
+    },
+  };
+}
+
+// Non-zero when a connection failed (the server went away or stopped answering) or when no
+// request succeeded.
+function benchExitCode(report: LoadReport): number {
+  const cause = Object.keys(report.connectionsFailed)[0] as ErrorCodeName | undefined;
+  if (cause !== undefined) return exitCodeOf(new DkvError(cause, 'a load connection failed'));
+  return report.run.ops === 0 ? ExitCode.SERVER_ERROR : ExitCode.OK;
+}
+
+cli
+  .command('bench')
+  .describe('Load the node with GETs and PUTs over the native protocol; report throughput, latency and server CPU per op')
+  .option('--connections', 'Connections to open', 4)
+  .option('--pipeline', 'Requests in flight per connection', 64)
+  .option('--duration', 'Seconds to measure, unless --requests is given', 10)
+  .option('--requests', 'Requests to send in all; wins over --duration')
+  .option('--value-size', 'Bytes of each PUT value', 100)
+  .option('--read-ratio', 'Share of requests that are GETs, 0..1; the rest are PUTs', 0.5)
+  .option('--keys', 'Size of the key space', 100000)
+  .option('--distribution', 'Key popularity: uniform or zipfian (YCSB, constant 0.99)', 'uniform')
+  .option('--preload', 'Write every key once before measuring; on when --read-ratio > 0, --no-preload skips it')
+  .option('--seed', 'Seed of the workload (default: random, printed)')
+  .example('bench --server 127.0.0.1:7001 --connections 4 --pipeline 64 --duration 10 --read-ratio 1')
+  .example('bench --requests 100000 --read-ratio 0.95 --distribution zipfian --seed 7 --json')
+  .action((flags: BenchFlags) => {
+    const options = benchOptions(flags);
+    // The seed goes out first, so that even an interrupted run can be replayed.
+    process.stderr.write(`dkv-cli bench: ${flags.server}, seed ${options.seed}\n`);
+    return withClient(flags, async (client) => {
+      const progress = progressPrinter();
+      let report: LoadReport;
+      try {
+        report = await runLoad(client, options, progress.print);
+      } finally {
+        progress.end();
+      }
+      process.stdout.write(flags.json ? `${JSON.stringify(report)}\n` : formatReport(report));
+      return benchExitCode(report);
+    });
+  });
 
 cli
   .command('repl')
