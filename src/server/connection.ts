@@ -1,5 +1,5 @@
 // One client connection: dialect sniffing, output batching and backpressure. The protocol
-// itself is a session (native-session.ts or resp-session.ts) chosen by the first byte.
+// itself is a session (dispatch.ts or resp-session.ts) chosen by the first byte.
 
 import type { Socket } from 'node:net';
 import { limits } from '../lib/limits.js';
@@ -9,6 +9,12 @@ import type { ServerStats } from './stats.js';
 export interface Session {
   // Throws on input the session cannot go on from; the connection then answers and closes.
   push(chunk: Buffer): void;
+  // Stop handing out requests: the connection has stopped reading, and requests already
+  // received wait as bytes until resume(). Without this, one chunk of pipelined GETs of a large
+  // value would queue gigabytes of replies.
+  pause(): void;
+  // Hand out the requests that waited; throws as push does.
+  resume(): void;
   // The reply to send before closing for `error`, if the dialect has one.
   fatalReply(error: unknown): Buffer | undefined;
 }
@@ -53,17 +59,24 @@ export class Connection {
     this.stats.bytesIn += chunk.length;
     if (this.closing) return;
     if (this.session === null) this.session = this.sessionOf(this, chunk[0]!);
+    this.feed(chunk);
+  };
+
+  // Gives the session a chunk, or with null lets it go on with the requests that waited.
+  private feed(chunk: Buffer | null): void {
+    const session = this.session!;
     this.cork();
     try {
-      this.session.push(chunk);
+      if (chunk === null) session.resume();
+      else session.push(chunk);
     } catch (error) {
       this.stats.protocolErrors++;
       if (this.log.isLevelEnabled('debug')) this.log.debug({ connection: this.id, err: error }, 'protocol error');
-      const reply = this.session.fatalReply(error);
+      const reply = session.fatalReply(error);
       if (reply !== undefined) this.send(reply);
       this.end();
     }
-  };
+  }
 
   // Queues `bytes` for the client. Replies written in one event-loop turn go out in one writev.
   send(bytes: Buffer): void {
@@ -93,7 +106,7 @@ export class Connection {
   requestFinished(): void {
     this.inFlight--;
     if (this.readingPaused) this.maybeResume();
-    if (this.closing && this.inFlight === 0) this.socket.end();
+    if (this.closing && this.inFlight === 0) this.close();
   }
 
   private pauseReading(): void {
@@ -101,6 +114,7 @@ export class Connection {
     this.readingPaused = true;
     this.stats.readsPaused++;
     this.socket.pause();
+    this.session?.pause();
   }
 
   private readonly maybeResume = (): void => {
@@ -111,7 +125,9 @@ export class Connection {
       this.socket.writableLength < limits.connectionWriteBytesHighWater >> 1
     ) {
       this.readingPaused = false;
-      this.socket.resume();
+      this.feed(null);
+      // The requests that waited may have paused reading again.
+      if (!this.readingPaused && !this.closing) this.socket.resume();
     }
   };
 
@@ -120,7 +136,13 @@ export class Connection {
     if (this.closing) return;
     this.closing = true;
     this.socket.pause();
-    if (this.inFlight === 0) this.socket.end();
+    if (this.inFlight === 0) this.close();
+  }
+
+  // Sends what is queued, then closes both directions: the server is done with this client
+  // whether or not the client has finished sending.
+  private close(): void {
+    this.socket.end(() => this.socket.destroy());
   }
 
   destroy(): void {

@@ -32,6 +32,7 @@ export interface FrameSink {
 }
 
 const EMPTY: Buffer[] = [];
+const NO_BYTES = Buffer.alloc(0);
 
 export class FrameDecoder {
   // Bytes of an incomplete frame, kept as the chunks they came in; they are joined once, when
@@ -39,6 +40,9 @@ export class FrameDecoder {
   private pendingChunks: Buffer[] = EMPTY;
   private pendingBytes = 0;
   private neededBytes = 0;
+  // While held, frames stay here as bytes: the connection has stopped reading because its
+  // client is not reading replies, and one chunk can hold thousands of requests.
+  private held = false;
 
   constructor(
     private readonly sink: FrameSink,
@@ -53,18 +57,18 @@ export class FrameDecoder {
   // either, so the caller closes the connection.
   push(chunk: Buffer): void {
     let bytes = chunk;
-    if (this.pendingBytes > 0) {
+    if (this.pendingBytes > 0 || this.held) {
       if (this.pendingChunks === EMPTY) this.pendingChunks = [];
       this.pendingChunks.push(chunk);
       this.pendingBytes += chunk.length;
-      if (this.pendingBytes < this.neededBytes) return;
+      if (this.held || this.pendingBytes < this.neededBytes) return;
       bytes = Buffer.concat(this.pendingChunks, this.pendingBytes);
       this.pendingChunks = EMPTY;
       this.pendingBytes = 0;
     }
     let offset = 0;
     const end = bytes.length;
-    while (end - offset >= FRAME_LENGTH_BYTES) {
+    while (end - offset >= FRAME_LENGTH_BYTES && !this.held) {
       const length = bytes.readUInt32BE(offset);
       if (length < FRAME_LENGTH_MIN || length > this.frameBytesMax) {
         throw new DkvError(
@@ -94,11 +98,30 @@ export class FrameDecoder {
       const rest = bytes.subarray(offset);
       this.pendingChunks = [rest];
       this.pendingBytes = rest.length;
-      this.neededBytes =
-        rest.length < FRAME_LENGTH_BYTES
+      // The version byte is checked as soon as it is here, not when the whole frame is.
+      this.neededBytes = this.held
+        ? 0
+        : rest.length < FRAME_LENGTH_BYTES
           ? FRAME_LENGTH_BYTES
-          : FRAME_LENGTH_BYTES + rest.readUInt32BE(0);
+          : rest.length === FRAME_LENGTH_BYTES
+            ? FRAME_LENGTH_BYTES + 1
+            : FRAME_LENGTH_BYTES + rest.readUInt32BE(0);
     }
+  }
+
+  // Stops handing out frames: the rest of this push and later pushes are kept until release().
+  hold(): void {
+    this.held = true;
+  }
+
+  // Hands out the frames kept while held (and may be held again by one of them). Throws as push
+  // does.
+  release(): void {
+    if (!this.held) return;
+    this.held = false;
+    if (this.pendingBytes === 0) return;
+    this.neededBytes = 0;
+    this.push(NO_BYTES);
   }
 }
 

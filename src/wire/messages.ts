@@ -49,11 +49,132 @@ export function encodeBody(body: unknown): Uint8Array {
 // An empty body stands for nil.
 export function decodeBody(bytes: Uint8Array, start: number, end: number): unknown {
   if (start === end) return null;
+  if (!nestingFits(bytes, start, end)) {
+    throw new DkvError('BAD_REQUEST', `body nests arrays and maps deeper than ${limits.bodyDepthMax}`);
+  }
   try {
     return bodyDecoder.decode(bytes.subarray(start, end));
   } catch (error) {
     throw new DkvError('BAD_REQUEST', `body is not valid msgpack: ${(error as Error).message}`);
   }
+}
+
+// Items still to come in each open array or map, by depth; depth 0 is the top-level object.
+const itemsLeft = new Float64Array(limits.bodyDepthMax + 1);
+
+// Whether the msgpack object at `bytes[start, end)` nests no deeper than bodyDepthMax. It walks
+// the bytes once, skipping strings and binaries by their length, before the decoder builds any
+// object. Malformed or truncated input passes: the decoder rejects it.
+export function nestingFits(bytes: Uint8Array, start: number, end: number): boolean {
+  let depth = 0;
+  itemsLeft[0] = 1;
+  let i = start;
+  while (i < end) {
+    while (depth > 0 && itemsLeft[depth] === 0) depth--;
+    if (itemsLeft[depth] === 0) return true;
+    itemsLeft[depth] = itemsLeft[depth]! - 1;
+    const tag = bytes[i++]!;
+    let items = 0; // of an array or map that starts here
+    let skip = 0; // bytes of payload after the tag and its length field
+    if (tag <= 0x7f || tag >= 0xe0) {
+      // positive or negative fixint
+    } else if (tag <= 0x8f) {
+      items = (tag & 0x0f) * 2;
+    } else if (tag <= 0x9f) {
+      items = tag & 0x0f;
+    } else if (tag <= 0xbf) {
+      skip = tag & 0x1f;
+    } else {
+      switch (tag) {
+        case 0xc4: // bin 8
+        case 0xd9: // str 8
+          skip = 1 + (bytes[i] ?? 0);
+          break;
+        case 0xc5: // bin 16
+        case 0xda: // str 16
+          skip = 2 + readUint(bytes, i, 2);
+          break;
+        case 0xc6: // bin 32
+        case 0xdb: // str 32
+          skip = 4 + readUint(bytes, i, 4);
+          break;
+        case 0xc7: // ext 8: length, type, data
+          skip = 2 + (bytes[i] ?? 0);
+          break;
+        case 0xc8: // ext 16
+          skip = 3 + readUint(bytes, i, 2);
+          break;
+        case 0xc9: // ext 32
+          skip = 5 + readUint(bytes, i, 4);
+          break;
+        case 0xcc:
+        case 0xd0:
+          skip = 1;
+          break;
+        case 0xcd:
+        case 0xd1:
+          skip = 2;
+          break;
+        case 0xca:
+        case 0xce:
+        case 0xd2:
+          skip = 4;
+          break;
+        case 0xcb:
+        case 0xcf:
+        case 0xd3:
+          skip = 8;
+          break;
+        case 0xd4: // fixext 1, 2, 4, 8, 16: type, data
+          skip = 2;
+          break;
+        case 0xd5:
+          skip = 3;
+          break;
+        case 0xd6:
+          skip = 5;
+          break;
+        case 0xd7:
+          skip = 9;
+          break;
+        case 0xd8:
+          skip = 17;
+          break;
+        case 0xdc: // array 16
+          items = readUint(bytes, i, 2);
+          skip = 2;
+          break;
+        case 0xdd: // array 32
+          items = readUint(bytes, i, 4);
+          skip = 4;
+          break;
+        case 0xde: // map 16
+          items = readUint(bytes, i, 2) * 2;
+          skip = 2;
+          break;
+        case 0xdf: // map 32
+          items = readUint(bytes, i, 4) * 2;
+          skip = 4;
+          break;
+        default:
+          // nil, false, true, and 0xc1 (never used), which the decoder rejects
+          break;
+      }
+    }
+    i += skip;
+    if (items > 0) {
+      if (depth === limits.bodyDepthMax) return false;
+      itemsLeft[++depth] = items;
+    }
+  }
+  return true;
+}
+
+// A big-endian unsigned integer of `bytes` (1..4) at `offset`; 0 past the end.
+function readUint(bytes: Uint8Array, offset: number, count: number): number {
+  let value = 0;
+  for (let k = 0; k < count; k++) value = value * 256 + (bytes[offset + k] ?? 0);
+  return value;
 }
 
 function isMap(value: unknown): value is Record<string, unknown> {
@@ -108,7 +229,7 @@ export function readContext(value: unknown): Clock | undefined {
   if (!(value instanceof Uint8Array)) throw new DkvError('BAD_REQUEST', 'context must be bin');
   let clock: unknown;
   try {
-    clock = bodyDecoder.decode(value);
+    clock = decodeBody(value, 0, value.length);
   } catch {
     throw new DkvError('BAD_REQUEST', 'context is not one this server issued');
   }
@@ -180,6 +301,20 @@ export function decodeGetReply(body: unknown): GetReply {
   if (!Array.isArray(values) || !Array.isArray(versions) || values.length !== versions.length) {
     throw new DkvError('PROTOCOL_VIOLATION', 'GET reply is malformed');
   }
+  for (let i = 0; i < values.length; i++) {
+    const value = values[i];
+    const version = versions[i];
+    if (
+      (value !== null && !(value instanceof Uint8Array)) ||
+      !Array.isArray(version) ||
+      version.length !== 3 ||
+      typeof version[0] !== 'string' ||
+      typeof version[1] !== 'number' ||
+      typeof version[2] !== 'number'
+    ) {
+      throw new DkvError('PROTOCOL_VIOLATION', 'GET reply sibling is malformed');
+    }
+  }
   const context = map.context;
   if (context !== null && context !== undefined && !(context instanceof Uint8Array)) {
     throw new DkvError('PROTOCOL_VIOLATION', 'GET reply context is malformed');
@@ -242,6 +377,11 @@ export function readGetKeyInPlace(bytes: Uint8Array, start: number, end: number,
     return false;
   }
   if (keyStart + keyBytes !== end || keyBytes > limits.keyBytesMax) return false;
+  // A str key is the UTF-8 of its decoded text (asBytes), which is its own bytes only when they
+  // are valid UTF-8; ASCII is, and anything else takes the decoder's path like PUT does.
+  if (tag !== 0xc4 && tag !== 0xc5) {
+    for (let i = keyStart; i < end; i++) if (bytes[i]! >= 0x80) return false;
+  }
   span.start = keyStart;
   span.end = end;
   return true;

@@ -21,6 +21,7 @@ export interface RespSink {
 const CR = 0x0d;
 const LF = 0x0a;
 const EMPTY: Buffer[] = [];
+const NO_BYTES = Buffer.alloc(0);
 const INCOMPLETE = -1;
 
 export class RespProtocolError extends DkvError {
@@ -42,6 +43,8 @@ export class RespParser {
   // How many bytes from the start of the pending command must be here before parsing again.
   private neededBytes = 0;
   private stopped = false;
+  // While held, commands stay here as bytes (see FrameDecoder.hold).
+  private held = false;
 
   constructor(private readonly sink: RespSink) {}
 
@@ -54,22 +57,37 @@ export class RespParser {
     return this.pendingBytes;
   }
 
+  // Stops handing out commands: the rest of this push and later pushes are kept until release().
+  hold(): void {
+    this.held = true;
+  }
+
+  // Hands out the commands kept while held (and may be held again by one of them). Throws as
+  // push does.
+  release(): void {
+    if (!this.held) return;
+    this.held = false;
+    if (this.pendingBytes === 0) return;
+    this.neededBytes = 0;
+    this.push(NO_BYTES);
+  }
+
   // Throws RespProtocolError on input that cannot be a command; the caller replies with the
   // error and closes the connection, as Redis does.
   push(chunk: Buffer): void {
     let bytes = chunk;
-    if (this.pendingBytes > 0) {
+    if (this.pendingBytes > 0 || this.held) {
       if (this.pendingChunks === EMPTY) this.pendingChunks = [];
       this.pendingChunks.push(chunk);
       this.pendingBytes += chunk.length;
-      if (this.pendingBytes < this.neededBytes) return;
+      if (this.held || this.pendingBytes < this.neededBytes) return;
       bytes = Buffer.concat(this.pendingChunks, this.pendingBytes);
       this.pendingChunks = EMPTY;
       this.pendingBytes = 0;
     }
     const end = bytes.length;
     let offset = 0;
-    while (offset < end && !this.stopped) {
+    while (offset < end && !this.stopped && !this.held) {
       const next =
         bytes[offset] === 0x2a /* '*' */
           ? this.parseMultibulk(bytes, offset, end)
@@ -81,6 +99,7 @@ export class RespParser {
       const rest = bytes.subarray(offset);
       this.pendingChunks = [rest];
       this.pendingBytes = rest.length;
+      if (this.held) this.neededBytes = 0;
     }
   }
 
@@ -109,6 +128,9 @@ export class RespParser {
       }
       const valueStart = lengthLine + 2;
       const valueEnd = valueStart + length;
+      if (valueEnd + 2 - start > limits.respCommandBytesMax) {
+        throw new RespProtocolError(`command of more than ${limits.respCommandBytesMax} bytes`);
+      }
       if (valueEnd + 2 > end) return this.need(valueEnd + 2 - start);
       if (bytes[valueEnd] !== CR || bytes[valueEnd + 1] !== LF) {
         throw new RespProtocolError('bulk string not terminated by CRLF');
@@ -146,7 +168,8 @@ export class RespParser {
     const newline = bytes.indexOf(LF, start);
     const lineLimit = start + limits.respInlineBytesMax;
     if (newline === -1 || newline >= end) {
-      if (end - start >= limits.respInlineBytesMax) throw new RespProtocolError('too big inline request');
+      // A line of exactly respInlineBytesMax bytes is allowed: its newline may be the next byte.
+      if (end - start > limits.respInlineBytesMax) throw new RespProtocolError('too big inline request');
       return this.need(end - start + 1);
     }
     if (newline > lineLimit) throw new RespProtocolError('too big inline request');
@@ -185,6 +208,8 @@ const HEX = /^[0-9a-fA-F]$/;
 // Splits an inline command the way redis-cli and Redis do (sdssplitargs): arguments separated
 // by blanks, "double quotes" with \n \r \t \b \a \\ \" \xHH escapes, 'single quotes' with \'.
 // Argument bytes are written to `scratch`; returns the count, or null for unbalanced quotes.
+// More arguments than `args` holds is a protocol error, as it is for a multibulk command:
+// dropping the rest would, say, run an MSET on only some of its pairs.
 export function splitInline(
   bytes: Buffer,
   start: number,
@@ -198,7 +223,7 @@ export function splitInline(
   while (true) {
     while (i < end && isBlank(bytes[i]!)) i++;
     if (i >= end) return count;
-    if (count >= args.starts.length) return count;
+    if (count >= args.starts.length) throw new RespProtocolError('too many arguments in inline request');
     args.starts[count] = out;
     let inDouble = false;
     let inSingle = false;
@@ -325,7 +350,9 @@ export function respBulk(bytes: Uint8Array, start = 0, end = bytes.length): Buff
   }
   reply[digits + 1] = CR;
   reply[digits + 2] = LF;
-  if (Buffer.isBuffer(bytes)) bytes.copy(reply, digits + 3, start, end);
+  // Short values byte by byte: Buffer#copy from an offset creates a view object on Node 20,
+  // and this is the RESP GET hot path.
+  if (length <= 512) for (let i = 0; i < length; i++) reply[digits + 3 + i] = bytes[start + i]!;
   else reply.set(bytes.subarray(start, end), digits + 3);
   reply[reply.length - 2] = CR;
   reply[reply.length - 1] = LF;

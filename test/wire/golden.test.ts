@@ -4,7 +4,7 @@ import t from 'tap';
 import { encodeFrame, FrameDecoder } from '../../src/wire/frame.js';
 import { decodeBody, encodeBody } from '../../src/wire/messages.js';
 import { REPO_ROOT } from '../helpers/dkvd.js';
-import { GOLDEN_FRAMES } from './golden-vectors.js';
+import { GOLDEN_FRAMES } from '../helpers/golden-vectors.js';
 
 const protocol = readFileSync(join(REPO_ROOT, 'protocol.md'), 'utf8');
 
