@@ -23,6 +23,10 @@ export const limits = {
   connectionInFlightMax: 1024,
   // ... or while this many reply bytes wait in the socket for a client that does not read.
   connectionWriteBytesHighWater: 1 * MiB,
+  // Replies up to this size are gathered in a per-connection slab of the next size and written
+  // together; larger ones are written as they are (copying them would cost more than it saves).
+  replyCopyBytesMax: 4 * KiB,
+  connectionOutputSlabBytes: 16 * KiB,
   // Open client connections; past this the server closes new ones at once.
   connectionsMax: 10_000,
   // A RESP inline command (the netcat dialect) ends at a newline within this many bytes, as in
