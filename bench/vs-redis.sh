@@ -3,7 +3,7 @@
 #
 # Starts redis-server (RDB snapshots off, appendonly no: it acknowledges a SET from memory and
 # never fsyncs for it), optionally a second redis-server with appendonly yes, appendfsync always
-# (the durable peer: it fsyncs its AOF before answering, as dkv flushes lmdb before answering a
+# (the durable peer: it fsyncs its AOF before answering, as dkv syncs its write-ahead log before answering a
 # SET), and dkvd, each on a free loopback port. Then runs, RUNS times and alternating servers,
 #
 #   redis-benchmark -h 127.0.0.1 -p PORT -t get,set -n N -c 50 -d 100 -P {1,16} -r KEYSPACE --csv

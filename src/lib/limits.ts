@@ -52,6 +52,9 @@ export const limits = {
   // A write-ahead log segment is retired once it holds this much and lmdb has flushed it:
   // replay at start reads at most about this much (a second or two).
   walSegmentBytesMax: 64 * MiB,
+  // Log syncs running at once. Overlapping them lets a batch wait for its own sync only (not
+  // also for the one before it); four keep the disk busy without queueing behind each other.
+  walSyncsInFlightMax: 2,
   // Bytes of one UDP datagram: fits a 1500-byte Ethernet MTU with IP and UDP headers.
   datagramBytesMax: 1400,
   // Cluster label in a datagram header.
