@@ -174,12 +174,13 @@ export class WriteAheadLog {
       .then(() => closeSync(oldFd))
       .then(() => this.checkpoint())
       .then(
-        () => unlinkSync(oldPath),
+        () => removeSegment(oldPath),
         (error: unknown) => this.log.error({ err: error, segment: oldPath }, 'cannot retire a log segment'),
       );
   }
 
-  // Syncs what was appended, then closes.
+  // Syncs what was appended and closes. Then, once the engine has everything on disk, the
+  // segments go, so that a clean stop leaves nothing to replay.
   async close(): Promise<void> {
     for (let round = 0; round < 1000 && (this.open.buffers.length > 0 || this.syncsInFlight > 0); round++) {
       this.sync();
@@ -187,6 +188,24 @@ export class WriteAheadLog {
     }
     this.closed = true;
     closeSync(this.fd);
+    if (this.failure !== null) return;
+    try {
+      await this.checkpoint();
+    } catch (error) {
+      this.log.error({ err: error }, 'checkpoint at close failed: the log will be replayed at the next start');
+      return;
+    }
+    for (const name of readdirSync(this.directory)) if (SEGMENT_NAME.test(name)) removeSegment(join(this.directory, name));
+  }
+}
+
+// A segment may already be gone: close() removes every segment, and a rotation's removal may
+// come after it.
+function removeSegment(path: string): void {
+  try {
+    unlinkSync(path);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
   }
 }
 

@@ -1,5 +1,5 @@
 // The write-ahead log: replay, a torn tail, corruption, segment rotation.
-import { appendFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { appendFileSync, copyFileSync, readdirSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
 import { createRootLogger } from '../../src/lib/log.js';
@@ -15,7 +15,11 @@ t.test('records appended are replayed into the engine at the next open', async (
   t.teardown(() => removeDir(dir));
   const wal = await WriteAheadLog.open(dir, new MemoryEngine(), log);
   await Promise.all([wal.append(b('k1'), b('r1')), wal.append(b('k2'), b('r2')), wal.append(b('k1'), b('r1b'))]);
+  // What a crash leaves: the segment, not closed. (A clean close checkpoints and removes it.)
+  copyFileSync(join(dir, '0000000001.log'), join(dir, 'crash.bak'));
   await wal.close();
+  t.same(readdirSync(dir), ['crash.bak'], 'a clean close leaves no segment');
+  renameSync(join(dir, 'crash.bak'), join(dir, '0000000001.log'));
   const engine = new MemoryEngine();
   const again = await WriteAheadLog.open(dir, engine, log);
   t.equal(engine.getRecord(b('k1'))?.toString(), 'r1b', 'the last record of a key wins');
@@ -29,7 +33,9 @@ t.test('a torn record at the end of the last segment is ignored', async (t) => {
   t.teardown(() => removeDir(dir));
   const wal = await WriteAheadLog.open(dir, new MemoryEngine(), log);
   await wal.append(b('whole'), b('yes'));
+  copyFileSync(join(dir, '0000000001.log'), join(dir, 'crash.bak'));
   await wal.close();
+  renameSync(join(dir, 'crash.bak'), join(dir, '0000000001.log'));
   // A record header that promises more bytes than follow: a write cut short by a crash.
   appendFileSync(join(dir, '0000000001.log'), Buffer.from([0, 0, 0, 50, 1, 2, 3, 4, 0, 3, 0x6b]));
   const engine = new MemoryEngine();
