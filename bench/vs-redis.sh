@@ -189,7 +189,7 @@ echo "Medians of $RUNS runs (requests/s); measured on a shared 2-core machine, w
 echo "itself takes a core: compare ratios more than absolute figures."
 echo "redis: appendonly no, no RDB snapshots: a SET is acknowledged from memory, without fsync."
 [ "$DURABLE_PEER" = 1 ] && echo "redis-aof: appendonly yes, appendfsync always: the AOF is fsync'd before a SET is acknowledged."
-echo "dkv: a SET is acknowledged after its lmdb commit is flushed (fsync'd)."
+echo "dkv: a SET is acknowledged after its write-ahead log record is fsync'd (fdatasync)."
 echo
 header="pipeline  test"
 for server in "${SERVERS[@]}"; do header+=$(printf '  %12s' "$server"); done
