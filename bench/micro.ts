@@ -269,6 +269,8 @@ async function loadThroughStore(store: VersionedStore, count: number): Promise<v
     for (let j = i; j < Math.min(count, i + batch); j++) writes.push(store.write(keyOf(j), VALUE, undefined));
     await Promise.all(writes);
   }
+  // Reads then come from the engine, as they do once writes stop.
+  await store.flush();
 }
 
 // Straight into the engine, for the large data sets: the same records, without the per-write
@@ -583,10 +585,21 @@ function respSuite(): Promise<Row[]> {
 }
 
 // A VersionedStore as dkvd builds it: lmdb, with writes made durable by the write-ahead log.
+const logs = new Map<VersionedStore, WriteAheadLog>();
+
 async function durableStore(dir: string): Promise<VersionedStore> {
   const engine = LmdbEngine.open(dir);
   const wal = await WriteAheadLog.open(join(dir, 'wal'), engine, createRootLogger('silent'));
-  return new VersionedStore(engine, NODE_ID, Date.now, wal);
+  const store = new VersionedStore(engine, NODE_ID, Date.now, wal);
+  logs.set(store, wal);
+  return store;
+}
+
+// In dkvd's order: the store's waiting writes, the log, the engine.
+async function closeStore(store: VersionedStore): Promise<void> {
+  await store.flush();
+  await logs.get(store)?.close();
+  await store.engine.close();
 }
 
 async function storageSuite(): Promise<Row[]> {
@@ -635,7 +648,7 @@ async function storageSuite(): Promise<Row[]> {
       writeCase('memory write, 1000 concurrent', memory, 'per write'),
     ]);
   } finally {
-    await lmdb.engine.close();
+    await closeStore(lmdb);
     rmSync(dir, { recursive: true, force: true });
   }
 }
@@ -750,7 +763,7 @@ async function serverSuite(): Promise<Row[]> {
     printBeyondReply(rows, 'RESP GET: push 16 pipelined', `reply alone: allocUnsafe(${respReplyBytes})`, respReplyBytes);
     return rows;
   } finally {
-    await store.engine.close();
+    await closeStore(store);
     rmSync(dir, { recursive: true, force: true });
   }
 }

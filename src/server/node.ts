@@ -206,7 +206,7 @@ export class DkvNode implements Service {
     while (this.connections.size > 0 && Date.now() < deadline) await sleep(20);
     for (const connection of this.connections) connection.destroy();
     await this.closeSockets();
-    await this.store.close();
+    await this.store.flush();
     await this.wal?.close();
     await this.store.engine.close();
   }

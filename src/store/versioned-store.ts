@@ -19,6 +19,7 @@ import {
 } from '../wire/messages.js';
 import type { StorageEngine } from './engine.js';
 import { overwrite } from './overwrite.js';
+import { PendingWrites, type PendingWrite } from './pending-writes.js';
 import type { WriteAheadLog } from './wal.js';
 
 export const RECORD_FORMAT = 1;
@@ -32,15 +33,11 @@ export interface WriteResult {
   existed: boolean;
 }
 
-interface PendingWrite {
-  record: Buffer;
-}
-
 export class VersionedStore {
-  // Writes not yet committed to the engine, by store key (latin1). The log makes a write durable
+  // Writes not yet committed to the engine, by store key. The log makes a write durable
   // before the engine commits it, so until the commit, reads and later writes of the key find
   // it here.
-  private readonly pending = new Map<string, PendingWrite>();
+  private readonly pending = new PendingWrites();
   private readonly nodeIdBytes: Buffer;
   // One reusable store-key buffer per key length, so a read builds its key without allocating.
   private readonly keyScratch: Buffer[] = [];
@@ -52,7 +49,7 @@ export class VersionedStore {
   // the engine gets them in batches every storeCommitDelayMs: one lmdb transaction (and one
   // background sync) per batch instead of one per event-loop turn, and a key written often is
   // rewritten on disk once per batch.
-  private uncommitted: Array<[storeKey: Buffer, name: string, entry: PendingWrite]> = [];
+  private uncommitted: PendingWrite[] = [];
   private commitTimer: NodeJS.Timeout | null = null;
 
   constructor(
@@ -103,7 +100,7 @@ export class VersionedStore {
   readRecord(bytes: Uint8Array, start: number, end: number): Buffer | undefined {
     const key = this.storeKey(bytes, start, end);
     if (this.pending.size > 0) {
-      const pending = this.pending.get(key.toString('latin1'));
+      const pending = this.pending.get(key);
       if (pending !== undefined) return pending.record;
     }
     return this.engine.getRecord(key);
@@ -125,8 +122,7 @@ export class VersionedStore {
       throw new DkvError('STORAGE_FAILED', `storage failed earlier: ${this.failure.message}`, { cause: this.failure });
     }
     const storeKey = Buffer.from(this.storeKey(key, 0, key.length));
-    const name = storeKey.toString('latin1');
-    const currentRecord = this.pending.get(name)?.record ?? this.engine.getRecord(storeKey);
+    const currentRecord = this.pending.get(storeKey)?.record ?? this.engine.getRecord(storeKey);
     const tsMs = this.wallClockMs();
     let record: Buffer;
     let existed: boolean;
@@ -148,12 +144,12 @@ export class VersionedStore {
       live = !isTombstone(next);
       nextContext = encodeContext(next.clock);
     }
-    const entry: PendingWrite = { record };
-    this.pending.set(name, entry);
+    const entry: PendingWrite = { storeKey, record };
+    this.pending.set(entry);
     if (this.wal === null) {
-      await this.commit(storeKey, name, entry);
+      await this.commit(entry);
     } else {
-      this.uncommitted.push([storeKey, name, entry]);
+      this.uncommitted.push(entry);
       // Past a bound of writes waiting for the engine, commit now and make writers wait for it.
       if (this.uncommitted.length >= limits.storePendingWritesMax) await this.commitPending();
       else this.commitTimer ??= setTimeout(this.commitPending, limits.storeCommitDelayMs);
@@ -172,25 +168,26 @@ export class VersionedStore {
     const writes = this.uncommitted;
     this.uncommitted = [];
     const commits: Array<Promise<void>> = [];
-    for (const [storeKey, name, entry] of writes) {
+    for (const entry of writes) {
       // A key written again since is committed once, by its newest entry.
-      if (this.pending.get(name) === entry) commits.push(this.commit(storeKey, name, entry).catch(() => undefined));
+      if (this.pending.isNewest(entry)) commits.push(this.commit(entry).catch(() => undefined));
     }
     return Promise.all(commits);
   };
 
-  private async commit(storeKey: Buffer, name: string, entry: PendingWrite): Promise<void> {
+  private async commit(entry: PendingWrite): Promise<void> {
     try {
-      await this.engine.putRecord(storeKey, entry.record);
+      await this.engine.putRecord(entry.storeKey, entry.record);
     } catch (error) {
       this.failure ??= error as Error;
       throw new DkvError('STORAGE_FAILED', `write failed: ${(error as Error).message}`, { cause: error });
     }
-    if (this.pending.get(name) === entry) this.pending.delete(name);
+    this.pending.deleteIfNewest(entry);
   }
 
-  // Commits what waits and stops the timer: the log stays the durable copy either way.
-  async close(): Promise<void> {
+  // Commits every write that waits for the engine, now: what a clean stop does first (the log
+  // stays the durable copy either way).
+  async flush(): Promise<void> {
     await this.commitPending();
   }
 
