@@ -568,7 +568,7 @@ function respSuite(): Promise<Row[]> {
         for (let i = 0; i < n; i++) acc += respBulk(record, valueSpan.start, valueSpan.end).length;
         sink += acc;
       },
-      note: () => `reply ${VALUE_BYTES + 8} B; Buffer#copy at an offset`,
+      note: () => `reply ${VALUE_BYTES + 8} B`,
     },
     {
       name: 'RespParser 16 pipelined GETs',
@@ -644,7 +644,7 @@ async function storageSuite(): Promise<Row[]> {
     return await runCases('storage', [
       readCase('lmdb readRecord', lmdb),
       readCase('memory readRecord', memory),
-      writeCase('lmdb write, 1000 concurrent', lmdb, 'per write; one fsync\'d flush per 1000'),
+      writeCase('lmdb write, 1000 concurrent', lmdb, 'per write; one log fdatasync per batch'),
       writeCase('memory write, 1000 concurrent', memory, 'per write'),
     ]);
   } finally {
