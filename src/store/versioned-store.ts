@@ -150,8 +150,10 @@ export class VersionedStore {
       await this.commit(entry);
     } else {
       this.uncommitted.push(entry);
-      // Past a bound of writes waiting for the engine, commit now and make writers wait for it.
-      if (this.uncommitted.length >= limits.storePendingWritesMax) await this.commitPending();
+      // A full batch goes to the engine at once; past a bound of writes waiting for the engine,
+      // writers wait for it too.
+      if (this.pending.size >= limits.storePendingWritesMax) await this.commitPending();
+      else if (this.uncommitted.length >= limits.storeCommitBatchMax) void this.commitPending();
       else this.commitTimer ??= setTimeout(this.commitPending, limits.storeCommitDelayMs);
       await this.wal.append(storeKey, record);
     }
