@@ -11,6 +11,7 @@
 
 import { DkvError } from '../lib/errors.js';
 import { limits } from '../lib/limits.js';
+import { StreamDecoder } from './stream-decoder.js';
 import {
   FRAME_HEADER_BYTES,
   FRAME_LENGTH_BYTES,
@@ -31,41 +32,17 @@ export interface FrameSink {
   ): void;
 }
 
-const EMPTY: Buffer[] = [];
-const NO_BYTES = Buffer.alloc(0);
-
-export class FrameDecoder {
-  // Bytes of an incomplete frame, kept as the chunks they came in; they are joined once, when
-  // the whole frame is here, so a large frame costs one copy however it was split.
-  private pendingChunks: Buffer[] = EMPTY;
-  private pendingBytes = 0;
-  private neededBytes = 0;
-  // While held, frames stay here as bytes: the connection has stopped reading because its
-  // client is not reading replies, and one chunk can hold thousands of requests.
-  private held = false;
-
+export class FrameDecoder extends StreamDecoder {
   constructor(
     private readonly sink: FrameSink,
     private readonly frameBytesMax: number = limits.frameBytesMax,
-  ) {}
-
-  get bufferedBytes(): number {
-    return this.pendingBytes;
+  ) {
+    super();
   }
 
   // Throws DkvError BAD_FRAME or UNSUPPORTED_VERSION; the stream cannot be resynchronised after
   // either, so the caller closes the connection.
-  push(chunk: Buffer): void {
-    let bytes = chunk;
-    if (this.pendingBytes > 0 || this.held) {
-      if (this.pendingChunks === EMPTY) this.pendingChunks = [];
-      this.pendingChunks.push(chunk);
-      this.pendingBytes += chunk.length;
-      if (this.held || this.pendingBytes < this.neededBytes) return;
-      bytes = Buffer.concat(this.pendingChunks, this.pendingBytes);
-      this.pendingChunks = EMPTY;
-      this.pendingBytes = 0;
-    }
+  protected parse(bytes: Buffer): number {
     let offset = 0;
     const end = bytes.length;
     while (end - offset >= FRAME_LENGTH_BYTES && !this.held) {
@@ -95,33 +72,16 @@ export class FrameDecoder {
       offset = frameEnd;
     }
     if (offset < end) {
-      const rest = bytes.subarray(offset);
-      this.pendingChunks = [rest];
-      this.pendingBytes = rest.length;
+      const rest = end - offset;
       // The version byte is checked as soon as it is here, not when the whole frame is.
-      this.neededBytes = this.held
-        ? 0
-        : rest.length < FRAME_LENGTH_BYTES
+      this.neededBytes =
+        rest < FRAME_LENGTH_BYTES
           ? FRAME_LENGTH_BYTES
-          : rest.length === FRAME_LENGTH_BYTES
+          : rest === FRAME_LENGTH_BYTES
             ? FRAME_LENGTH_BYTES + 1
-            : FRAME_LENGTH_BYTES + rest.readUInt32BE(0);
+            : FRAME_LENGTH_BYTES + bytes.readUInt32BE(offset);
     }
-  }
-
-  // Stops handing out frames: the rest of this push and later pushes are kept until release().
-  hold(): void {
-    this.held = true;
-  }
-
-  // Hands out the frames kept while held (and may be held again by one of them). Throws as push
-  // does.
-  release(): void {
-    if (!this.held) return;
-    this.held = false;
-    if (this.pendingBytes === 0) return;
-    this.neededBytes = 0;
-    this.push(NO_BYTES);
+    return offset;
   }
 }
 

@@ -6,6 +6,7 @@
 
 import { DkvError } from '../lib/errors.js';
 import { limits } from '../lib/limits.js';
+import { StreamDecoder } from './stream-decoder.js';
 
 export interface RespArgs {
   bytes: Buffer;
@@ -20,8 +21,6 @@ export interface RespSink {
 
 const CR = 0x0d;
 const LF = 0x0a;
-const EMPTY: Buffer[] = [];
-const NO_BYTES = Buffer.alloc(0);
 const INCOMPLETE = -1;
 
 export class RespProtocolError extends DkvError {
@@ -30,7 +29,7 @@ export class RespProtocolError extends DkvError {
   }
 }
 
-export class RespParser {
+export class RespParser extends StreamDecoder {
   private readonly args: RespArgs = {
     bytes: Buffer.alloc(0),
     starts: new Int32Array(limits.respArgsMax),
@@ -38,53 +37,20 @@ export class RespParser {
     count: 0,
   };
   private readonly inlineScratch = Buffer.allocUnsafe(limits.respInlineBytesMax);
-  private pendingChunks: Buffer[] = EMPTY;
-  private pendingBytes = 0;
-  // How many bytes from the start of the pending command must be here before parsing again.
-  private neededBytes = 0;
   private stopped = false;
-  // While held, commands stay here as bytes (see FrameDecoder.hold).
-  private held = false;
 
-  constructor(private readonly sink: RespSink) {}
+  constructor(private readonly sink: RespSink) {
+    super();
+  }
 
   // Stop handing over commands (after QUIT): the rest of the input is ignored.
   stop(): void {
     this.stopped = true;
   }
 
-  get bufferedBytes(): number {
-    return this.pendingBytes;
-  }
-
-  // Stops handing out commands: the rest of this push and later pushes are kept until release().
-  hold(): void {
-    this.held = true;
-  }
-
-  // Hands out the commands kept while held (and may be held again by one of them). Throws as
-  // push does.
-  release(): void {
-    if (!this.held) return;
-    this.held = false;
-    if (this.pendingBytes === 0) return;
-    this.neededBytes = 0;
-    this.push(NO_BYTES);
-  }
-
   // Throws RespProtocolError on input that cannot be a command; the caller replies with the
   // error and closes the connection, as Redis does.
-  push(chunk: Buffer): void {
-    let bytes = chunk;
-    if (this.pendingBytes > 0 || this.held) {
-      if (this.pendingChunks === EMPTY) this.pendingChunks = [];
-      this.pendingChunks.push(chunk);
-      this.pendingBytes += chunk.length;
-      if (this.held || this.pendingBytes < this.neededBytes) return;
-      bytes = Buffer.concat(this.pendingChunks, this.pendingBytes);
-      this.pendingChunks = EMPTY;
-      this.pendingBytes = 0;
-    }
+  protected parse(bytes: Buffer): number {
     const end = bytes.length;
     let offset = 0;
     while (offset < end && !this.stopped && !this.held) {
@@ -95,12 +61,8 @@ export class RespParser {
       if (next === INCOMPLETE) break;
       offset = next;
     }
-    if (offset < end && !this.stopped) {
-      const rest = bytes.subarray(offset);
-      this.pendingChunks = [rest];
-      this.pendingBytes = rest.length;
-      if (this.held) this.neededBytes = 0;
-    }
+    // After QUIT the rest is dropped.
+    return this.stopped ? end : offset;
   }
 
   // Returns the offset after the command, or INCOMPLETE with neededBytes set.
