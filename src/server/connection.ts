@@ -107,6 +107,29 @@ export class Connection {
     if (unsent >= limits.connectionWriteBytesHighWater) this.pauseReading();
   }
 
+  // Room for a reply of `bytes` bytes in the output slab, for the caller to write at once at the
+  // offset returned in `outputSlab`: a GET's reply then needs no buffer of its own. Returns -1
+  // for a reply too large to gather, which the caller sends as its own buffer.
+  reserve(bytes: number): number {
+    if (bytes > limits.replyCopyBytesMax || this.socket.destroyed) return -1;
+    this.cork();
+    if (this.output.length - this.outputEnd < bytes) {
+      this.flushOutput();
+      this.output = Buffer.allocUnsafe(limits.connectionOutputSlabBytes);
+      this.outputStart = this.outputEnd = 0;
+    }
+    const offset = this.outputEnd;
+    this.outputEnd += bytes;
+    this.stats.bytesOut += bytes;
+    const unsent = this.socket.writableLength + this.outputEnd - this.outputStart;
+    if (unsent >= limits.connectionWriteBytesHighWater) this.pauseReading();
+    return offset;
+  }
+
+  get outputSlab(): Buffer {
+    return this.output;
+  }
+
   // Hands the socket the replies gathered in the slab since the last flush. That part of the
   // slab then belongs to the socket and is never written again.
   private flushOutput(): void {

@@ -110,11 +110,22 @@ export class NativeSession implements Session, FrameSink {
       const key = decodeKeyRequest(decodeBody(bytes, start, end), 'GET');
       record = service.store.readRecord(key, 0, key.length);
     }
-    if (record === undefined || recordIsTombstone(record)) {
-      this.connection.send(encodeFrame(Opcode.GET, FrameFlag.REPLY, requestId, NOT_FOUND));
-    } else {
-      this.connection.send(recordReplyFrame(requestId, record));
+    const found = record !== undefined && !recordIsTombstone(record);
+    const body: Buffer = record !== undefined && found ? record : NOT_FOUND;
+    const bodyStart = found ? RECORD_HEADER_BYTES : 0;
+    const bodyBytes = body.length - bodyStart;
+    // The reply goes straight into the connection's output slab when it fits.
+    const connection = this.connection;
+    const offset = connection.reserve(FRAME_HEADER_BYTES + bodyBytes);
+    if (offset < 0) {
+      connection.send(encodeFrame(Opcode.GET, FrameFlag.REPLY, requestId, body, bodyStart));
+      return;
     }
+    const out = connection.outputSlab;
+    // fill() copies the body without the view object Buffer#copy from an offset creates; the
+    // record's two header bytes land where the frame header then goes.
+    out.fill(body, offset + FRAME_HEADER_BYTES - bodyStart, offset + FRAME_HEADER_BYTES + bodyBytes);
+    writeFrameHeader(out, offset, bodyBytes, Opcode.GET, FrameFlag.REPLY, requestId);
   }
 
   private mget(requestId: number, keys: Uint8Array[]): void {
@@ -192,14 +203,6 @@ export class NativeSession implements Session, FrameSink {
 // header lands on the last RECORD_HEADER_BYTES of the frame header, which writeFrameHeader then
 // overwrites. fill() reads the source's true size, not the `length` lmdb patches onto its shared
 // buffer, and copies no more than the frame holds.
-function recordReplyFrame(requestId: number, record: Buffer): Buffer {
-  const bodyBytes = record.length - RECORD_HEADER_BYTES;
-  const frame = Buffer.allocUnsafe(FRAME_HEADER_BYTES + bodyBytes);
-  frame.fill(record, FRAME_HEADER_BYTES - RECORD_HEADER_BYTES);
-  writeFrameHeader(frame, 0, bodyBytes, Opcode.GET, FrameFlag.REPLY, requestId);
-  return frame;
-}
-
 function putReply(result: WriteResult): unknown {
   return { context: result.context };
 }

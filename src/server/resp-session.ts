@@ -15,12 +15,14 @@ import {
   RespParser,
   respArrayHeader,
   respBulk,
+  respBulkBytes,
   respBulkArray,
   respBulkString,
   respError,
   respInteger,
   type RespArgs,
   type RespSink,
+  writeRespBulk,
 } from '../wire/resp.js';
 import type { Connection, Session } from './connection.js';
 import { asDkvError } from './dispatch.js';
@@ -100,6 +102,7 @@ export class RespSession implements Session, RespSink {
       this.connection.requestStarted();
       return;
     }
+    if (this.queue.length === 0 && args.count === 2 && nameIs(args, GET) && this.getInPlace(args)) return;
     const slot = this.start(args);
     if (slot === null) return;
     this.queue.push(slot);
@@ -208,6 +211,23 @@ export class RespSession implements Session, RespSink {
       return respBulk(record, this.valueSpan.start, this.valueSpan.end);
     }
     return bulkOfWinner(this.service.store.read(keyOf(args, 1)));
+  }
+
+  // GET when nothing waits ahead of it: a single value is written straight into the
+  // connection's output slab, with no reply buffer of its own. False: not handled here.
+  private getInPlace(args: RespArgs): boolean {
+    const keyStart = args.starts[1]!;
+    const keyEnd = args.ends[1]!;
+    if (keyEnd - keyStart > limits.keyBytesMax || this.service.shuttingDown) return false;
+    const record = this.service.store.readRecord(args.bytes, keyStart, keyEnd);
+    if (record === undefined || recordIsTombstone(record)) return false;
+    const span = this.valueSpan;
+    if (!readSingleValueInPlace(record, RECORD_HEADER_BYTES, record.length, span)) return false;
+    const offset = this.connection.reserve(respBulkBytes(span.end - span.start));
+    if (offset < 0) return false;
+    this.service.stats.countRequest('resp.get');
+    writeRespBulk(this.connection.outputSlab, offset, record, span.start, span.end);
+    return true;
   }
 
   private set(args: RespArgs): Buffer | Promise<Buffer> {

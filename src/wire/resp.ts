@@ -299,25 +299,37 @@ function decimalDigits(value: number): number {
   return digits;
 }
 
-// A bulk string of `bytes[start, end)`, in one new buffer.
-export function respBulk(bytes: Uint8Array, start = 0, end = bytes.length): Buffer {
+// The size of the bulk string of `length` bytes: $<length>\r\n<bytes>\r\n.
+export function respBulkBytes(length: number): number {
+  return 1 + decimalDigits(length) + 2 + length + 2;
+}
+
+// Writes the bulk string of `bytes[start, end)` at `target[offset]`, which has room for
+// respBulkBytes(end - start) bytes.
+export function writeRespBulk(target: Buffer, offset: number, bytes: Uint8Array, start: number, end: number): void {
   const length = end - start;
   const digits = decimalDigits(length);
-  const reply = Buffer.allocUnsafe(1 + digits + 2 + length + 2);
-  reply[0] = 0x24;
+  target[offset] = 0x24;
   let n = length;
   for (let i = digits; i >= 1; i--) {
-    reply[i] = 0x30 + (n % 10);
+    target[offset + i] = 0x30 + (n % 10);
     n = Math.floor(n / 10);
   }
-  reply[digits + 1] = CR;
-  reply[digits + 2] = LF;
+  target[offset + digits + 1] = CR;
+  target[offset + digits + 2] = LF;
+  const at = offset + digits + 3;
   // Short values byte by byte: Buffer#copy from an offset creates a view object on Node 20,
   // and this is the RESP GET hot path.
-  if (length <= 512) for (let i = 0; i < length; i++) reply[digits + 3 + i] = bytes[start + i]!;
-  else reply.set(bytes.subarray(start, end), digits + 3);
-  reply[reply.length - 2] = CR;
-  reply[reply.length - 1] = LF;
+  if (length <= 512) for (let i = 0; i < length; i++) target[at + i] = bytes[start + i]!;
+  else target.set(bytes.subarray(start, end), at);
+  target[at + length] = CR;
+  target[at + length + 1] = LF;
+}
+
+// A bulk string of `bytes[start, end)`, in one new buffer.
+export function respBulk(bytes: Uint8Array, start = 0, end = bytes.length): Buffer {
+  const reply = Buffer.allocUnsafe(respBulkBytes(end - start));
+  writeRespBulk(reply, 0, bytes, start, end);
   return reply;
 }
 
