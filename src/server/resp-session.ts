@@ -455,9 +455,10 @@ function text(args: RespArgs, i: number): string {
   return args.bytes.toString('utf8', args.starts[i], args.ends[i]);
 }
 
-// A copy of argument i: arguments lie in the parser's buffer, valid only during the command.
+// Argument i where it lies, in the parser's buffer: valid only during the command. The store
+// copies what it keeps before a write first waits.
 function keyOf(args: RespArgs, i: number): Buffer {
-  return Buffer.from(args.bytes.subarray(args.starts[i], args.ends[i]));
+  return args.bytes.subarray(args.starts[i], args.ends[i]);
 }
 
 function checkedKey(args: RespArgs, i: number): Buffer {

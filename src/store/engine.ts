@@ -9,7 +9,7 @@ export interface StorageEngine {
   getRecord(key: Uint8Array): Buffer | undefined;
   // Resolves once the record is committed: readers see it. Concurrent calls share one
   // transaction. Durability is the write-ahead log's business (wal.ts), or flushed()'s.
-  putRecord(key: Uint8Array, record: Uint8Array): Promise<void>;
+  putRecord(key: Uint8Array, record: Uint8Array): Promise<unknown>;
   // Resolves once everything committed so far, and every put already made, is on disk.
   flushed(): Promise<void>;
   // Every record in key order; the buffers are copies.

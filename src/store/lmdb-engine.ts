@@ -35,8 +35,8 @@ export class LmdbEngine implements StorageEngine {
     return this.data.getBinaryFast(key as Buffer);
   }
 
-  async putRecord(key: Uint8Array, record: Uint8Array): Promise<void> {
-    await this.data.put(key as Buffer, record as Buffer);
+  putRecord(key: Uint8Array, record: Uint8Array): Promise<unknown> {
+    return this.data.put(key as Buffer, record as Buffer);
   }
 
   async flushed(): Promise<void> {

@@ -1,5 +1,7 @@
 import type { StorageEngine } from './engine.js';
 
+const DONE = Promise.resolve();
+
 // Records in memory, for the simulator and `--storage memory`. Nothing survives the process.
 export class MemoryEngine implements StorageEngine {
   readonly kind = 'memory' as const;
@@ -10,9 +12,9 @@ export class MemoryEngine implements StorageEngine {
     return this.data.get(latin1(key));
   }
 
-  putRecord(key: Uint8Array, record: Uint8Array): Promise<void> {
+  putRecord(key: Uint8Array, record: Uint8Array): Promise<unknown> {
     this.data.set(latin1(key), Buffer.from(record));
-    return Promise.resolve();
+    return DONE;
   }
 
   flushed(): Promise<void> {

@@ -147,7 +147,7 @@ export class VersionedStore {
     const entry: PendingWrite = { storeKey, record };
     this.pending.set(entry);
     if (this.wal === null) {
-      await this.commit(entry);
+      await this.commit([entry]);
     } else {
       this.uncommitted.push(entry);
       // A full batch goes to the engine at once; past a bound of writes waiting for the engine,
@@ -164,27 +164,34 @@ export class VersionedStore {
   }
 
   // Hands the engine every write it does not have yet, in one transaction.
-  private readonly commitPending = (): Promise<unknown> => {
+  private readonly commitPending = (): Promise<void> => {
     if (this.commitTimer !== null) clearTimeout(this.commitTimer);
     this.commitTimer = null;
     const writes = this.uncommitted;
     this.uncommitted = [];
-    const commits: Array<Promise<void>> = [];
-    for (const entry of writes) {
-      // A key written again since is committed once, by its newest entry.
-      if (this.pending.isNewest(entry)) commits.push(this.commit(entry).catch(() => undefined));
-    }
-    return Promise.all(commits);
+    return this.commit(writes).catch(() => undefined);
   };
 
-  private async commit(entry: PendingWrite): Promise<void> {
+  // Hands the engine `writes` (lmdb makes them one transaction) and, once they are committed,
+  // drops them from the pending index. A key written again since is committed once, by its
+  // newest entry.
+  private async commit(writes: PendingWrite[]): Promise<void> {
+    const commits: Array<Promise<unknown>> = [];
+    let last: Promise<unknown> | undefined;
+    for (const entry of writes) {
+      if (!this.pending.isNewest(entry)) continue;
+      // lmdb answers every put of one transaction with the same promise.
+      const committed = this.engine.putRecord(entry.storeKey, entry.record);
+      if (committed !== last) commits.push(committed);
+      last = committed;
+    }
     try {
-      await this.engine.putRecord(entry.storeKey, entry.record);
+      await Promise.all(commits);
     } catch (error) {
       this.failure ??= error as Error;
       throw new DkvError('STORAGE_FAILED', `write failed: ${(error as Error).message}`, { cause: error });
     }
-    this.pending.deleteIfNewest(entry);
+    for (const entry of writes) this.pending.deleteIfNewest(entry);
   }
 
   // Commits every write that waits for the engine, now: what a clean stop does first (the log

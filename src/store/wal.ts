@@ -236,7 +236,7 @@ async function replaySegment(path: string, engine: StorageEngine, isLast: boolea
   const bytes = readFileSync(path);
   let offset = 0;
   let records = 0;
-  const writes: Array<Promise<void>> = [];
+  const writes: Array<Promise<unknown>> = [];
   while (offset < bytes.length) {
     const bad = (why: string): Error =>
       new DkvError('STORAGE_FAILED', `write-ahead log ${path} is corrupt at byte ${offset}: ${why}`);
