@@ -54,9 +54,11 @@ export const limits = {
   // storePendingWritesMax bounds them.
   storeCommitDelayMs: 1000,
   // ... or sooner, once this many wait: handing lmdb a batch costs the main thread about 2 us a
-  // write. SET pipeline 16, measured: batches of up to 50,000 gave 116k/s with p99 106 ms;
-  // 15,000 gave 109k/s, p99 45 ms; 5,000 gave 95k/s, p99 25 ms. Steady latency wins.
-  storeCommitBatchMax: 5000,
+  // write, while every commit rewrites a page per changed key (with 100k keys, a batch of a few
+  // thousand random keys rewrites most of the data file). redis-benchmark SET, 100k keys:
+  // batches of up to 50,000 gave p99 106 ms at pipeline 16; 5,000 gave 95-102k/s, p99 18-25 ms
+  // (pipeline 1: 37k/s); 20,000 gave 138-147k/s, p99 20-25 ms (pipeline 1: 42-43k/s).
+  storeCommitBatchMax: 20000,
   // A write-ahead log segment is retired once it holds this much and lmdb has flushed it:
   // replay at start reads at most about this much (a second or two).
   walSegmentBytesMax: 64 * MiB,
