@@ -65,6 +65,7 @@ export class WriteAheadLog {
     private readonly log: Logger,
     private segment: number,
     private fd: number,
+    private readonly segmentBytesMax: number,
   ) {
     this.checkpoint = () => engine.flushed();
   }
@@ -75,7 +76,12 @@ export class WriteAheadLog {
   }
 
   // Opens the log in `directory`, first replaying any records left there into `engine`.
-  static async open(directory: string, engine: StorageEngine, log: Logger): Promise<WriteAheadLog> {
+  static async open(
+    directory: string,
+    engine: StorageEngine,
+    log: Logger,
+    segmentBytesMax: number = limits.walSegmentBytesMax,
+  ): Promise<WriteAheadLog> {
     mkdirSync(directory, { recursive: true });
     const segments = readdirSync(directory)
       .map((name) => SEGMENT_NAME.exec(name))
@@ -92,7 +98,7 @@ export class WriteAheadLog {
       log.info({ segments: segments.length, records: replayed }, 'write-ahead log replayed');
     }
     const first = (segments.at(-1) ?? 0) + 1;
-    return new WriteAheadLog(directory, engine, log, first, openSegment(directory, first));
+    return new WriteAheadLog(directory, engine, log, first, openSegment(directory, first), segmentBytesMax);
   }
 
   // Resolves when the record is on disk. The key and record are copied at once.
@@ -129,7 +135,7 @@ export class WriteAheadLog {
       batch.reject(this.failure);
       return;
     }
-    if (this.segmentBytes >= limits.walSegmentBytesMax) this.rotate();
+    if (this.segmentBytes >= this.segmentBytesMax) this.rotate();
     const fd = this.fd;
     // The write goes straight to the page cache (tens of microseconds for a batch); a round trip
     // through the thread pool for it cost 0.25 ms a batch, measured. The sync waits for the
