@@ -62,7 +62,7 @@ sade('dkvd', true)
     const udp = node.udpAddress;
     const where = flags.storage === 'lmdb' ? String(flags.data) : 'memory';
     log.info(
-      { node: node.nodeId, tcp: `${tcp.host}:${tcp.port}`, udp: `${udp.host}:${udp.port}`, data: where, pid: process.pid },
+      { node: node.nodeId, tcp: `${tcp.host}:${tcp.port}`, udp: `${udp.host}:${udp.port}`, data: where },
       `dkvd ${DKV_VERSION} node ${node.nodeId} listening on tcp ${tcp.host}:${tcp.port} udp ${udp.host}:${udp.port}, data ${where}`,
     );
     let signals = 0;

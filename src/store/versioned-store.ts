@@ -20,7 +20,7 @@ import {
 import type { StorageEngine } from './engine.js';
 import { overwrite } from './overwrite.js';
 import { PendingWrites, type PendingWrite } from './pending-writes.js';
-import type { WriteAheadLog } from './wal.js';
+import type { WalStats, WriteAheadLog } from './wal.js';
 
 export const RECORD_FORMAT = 1;
 export const RECORD_HEADER_BYTES = 2;
@@ -77,6 +77,15 @@ export class VersionedStore {
 
   get pendingWrites(): number {
     return this.pending.size;
+  }
+
+  // Transactions handed to the engine, and the writes they carried.
+  commits = 0;
+  committedWrites = 0;
+
+  // The log's counters, when there is a log.
+  get walStats(): WalStats | null {
+    return this.wal?.stats ?? null;
   }
 
   // The store key of `bytes[start, end)` in a scratch buffer owned by the store: valid until the
@@ -178,12 +187,18 @@ export class VersionedStore {
   private async commit(writes: PendingWrite[]): Promise<void> {
     const commits: Array<Promise<unknown>> = [];
     let last: Promise<unknown> | undefined;
+    let puts = 0;
     for (const entry of writes) {
       if (!this.pending.isNewest(entry)) continue;
       // lmdb answers every put of one transaction with the same promise.
       const committed = this.engine.putRecord(entry.storeKey, entry.record);
       if (committed !== last) commits.push(committed);
       last = committed;
+      puts++;
+    }
+    if (puts > 0) {
+      this.commits++;
+      this.committedWrites += puts;
     }
     try {
       await Promise.all(commits);

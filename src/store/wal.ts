@@ -45,7 +45,17 @@ function newBatch(): Batch {
   return { buffers: [], bytes: 0, done, resolve, reject };
 }
 
+// Counters for STATS: how the log is doing.
+export interface WalStats {
+  syncs: number;
+  records: number;
+  bytes: number;
+  // Time spent in fdatasync, summed over syncs.
+  syncMicros: number;
+}
+
 export class WriteAheadLog {
+  readonly stats: WalStats = { syncs: 0, records: 0, bytes: 0, syncMicros: 0 };
   private open: Batch = newBatch();
   private scheduled = false;
   private segmentBytes = 0;
@@ -148,8 +158,14 @@ export class WriteAheadLog {
     }
     this.segmentBytes += batch.bytes;
     this.syncsInFlight++;
+    const started = performance.now();
     fdatasync(fd, (error) => {
       this.syncsInFlight--;
+      const stats = this.stats;
+      stats.syncs++;
+      stats.records += batch.buffers.length;
+      stats.bytes += batch.bytes;
+      stats.syncMicros += Math.round((performance.now() - started) * 1000);
       if (error === null) batch.resolve();
       else this.fail(batch, error);
       if (this.syncsInFlight === 0) for (const waiter of this.drainWaiters.splice(0)) waiter();

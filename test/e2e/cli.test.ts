@@ -64,6 +64,7 @@ t.test('ping and stats', async (t) => {
   const stats = JSON.parse((await cli(['stats', '--json'])).stdout);
   t.equal(stats.nodeId, node.nodeId);
   t.type(stats.keys, 'number');
+  t.ok(stats.walSyncs >= 1 && stats.walRecords >= stats.walSyncs, 'the writes above went through the log');
 });
 
 t.test('repl: commands on stdin', async (t) => {
