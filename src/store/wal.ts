@@ -71,7 +71,7 @@ export class WriteAheadLog {
 
   private constructor(
     private readonly directory: string,
-    private readonly engine: StorageEngine,
+    engine: StorageEngine,
     private readonly log: Logger,
     private segment: number,
     private fd: number,
