@@ -1,6 +1,7 @@
 import { mkdirSync } from 'node:fs';
 import { open, type Database, type RootDatabase } from 'lmdb';
 import { DkvError } from '../lib/errors.js';
+import { DirectoryLock } from './dir-lock.js';
 import type { StorageEngine } from './engine.js';
 
 // One lmdb environment per node: `data` holds the records, `meta` the node's identity and
@@ -12,19 +13,24 @@ export class LmdbEngine implements StorageEngine {
   readonly kind = 'lmdb' as const;
 
   private constructor(
+    private readonly lock: DirectoryLock,
     private readonly root: RootDatabase,
     private readonly data: Database<Buffer, Buffer>,
     private readonly meta: Database<string, string>,
   ) {}
 
   static open(directory: string): LmdbEngine {
+    let lock: DirectoryLock | undefined;
     try {
       mkdirSync(directory, { recursive: true });
+      lock = DirectoryLock.acquire(directory);
       const root = open({ path: directory, compression: false });
       const data = root.openDB<Buffer, Buffer>({ name: 'data', keyEncoding: 'binary', encoding: 'binary' });
       const meta = root.openDB<string, string>({ name: 'meta', encoding: 'string' });
-      return new LmdbEngine(root, data, meta);
+      return new LmdbEngine(lock, root, data, meta);
     } catch (error) {
+      lock?.release();
+      if (error instanceof DkvError) throw error;
       throw new DkvError('STORAGE_FAILED', `cannot open data directory ${directory}: ${(error as Error).message}`, {
         cause: error,
       });
@@ -59,5 +65,6 @@ export class LmdbEngine implements StorageEngine {
   async close(): Promise<void> {
     await this.root.flushed;
     await this.root.close();
+    this.lock.release();
   }
 }

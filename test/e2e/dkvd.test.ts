@@ -48,6 +48,19 @@ t.test('an unusable data directory: one line on stderr and a non-zero exit', asy
   t.match(result.stderr, /^dkvd: cannot open data directory/);
 });
 
+t.test('a data directory serves one node at a time; the lock of a killed node is taken over', async (t) => {
+  const first = await startDkvd();
+  t.teardown(() => removeDir(first.dataDir));
+  const second = await run(process.execPath, [DKVD, '--tcp', '0', '--udp', '0', '--data', first.dataDir]);
+  t.not(second.code, 0);
+  t.equal(second.stderr.trim().split('\n').length, 1, second.stderr);
+  t.match(second.stderr, `is in use by process ${first.pid}`);
+  await first.kill();
+  const again = await startDkvd({ dataDir: first.dataDir });
+  t.equal(again.nodeId, first.nodeId, 'a stale lock does not stop a restart');
+  t.equal(await again.stop(), 0);
+});
+
 t.test('bad flag values are refused', async (t) => {
   for (const args of [['--storage', 'rocks'], ['--tcp', '70000'], ['--log-level', 'loud']]) {
     const result = await run(process.execPath, [DKVD, ...args]);
