@@ -1,5 +1,6 @@
 // Versioned key-value storage on one node: places keys by token, keeps a dotted version vector
-// set per key, and acknowledges writes only when the engine says they are durable.
+// set per key, and acknowledges a write once the write-ahead log has it on disk (or, without a
+// log, once the engine has committed it).
 //
 // A record on disk is
 //   u8 format (1) ‖ u8 flags (bit 0: tombstone) ‖ msgpack GET reply body
@@ -45,10 +46,10 @@ export class VersionedStore {
   // Set when the engine failed to commit: what it holds is behind the log from then on, so the
   // store refuses writes (the log replays them at the next start).
   private failure: Error | null = null;
-  // Writes in the pending map not yet handed to the engine. With the log making writes durable,
-  // the engine gets them in batches every storeCommitDelayMs: one lmdb transaction (and one
-  // background sync) per batch instead of one per event-loop turn, and a key written often is
-  // rewritten on disk once per batch.
+  // Pending writes not yet handed to the engine. With the log making writes durable, the engine
+  // gets them in batches (every storeCommitDelayMs, or storeCommitBatchMax writes): one lmdb
+  // transaction and one background sync per batch, and a key written often is rewritten on
+  // disk once per batch.
   private uncommitted: PendingWrite[] = [];
   private commitTimer: NodeJS.Timeout | null = null;
 
