@@ -114,6 +114,10 @@ export class NativeSession implements Session, FrameSink {
     const body: Buffer = record !== undefined && found ? record : NOT_FOUND;
     const bodyStart = found ? RECORD_HEADER_BYTES : 0;
     const bodyBytes = body.length - bodyStart;
+    // Writes keep a key's record within one frame; this guards records from before that rule.
+    if (bodyBytes > limits.frameBytesMax - FRAME_HEADER_BYTES) {
+      throw new DkvError('REPLY_TOO_LARGE', `the key's versions take ${bodyBytes} bytes, more than one frame carries`);
+    }
     // The reply goes straight into the connection's output slab when it fits.
     const connection = this.connection;
     const offset = connection.reserve(FRAME_HEADER_BYTES + bodyBytes);

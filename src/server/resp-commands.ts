@@ -4,6 +4,8 @@
 export interface RespCommandSpec {
   name: string;
   arity: number;
+  // The most arguments, counting the name, where arity gives only the least.
+  maxArgs?: number;
   flags: string[];
   firstKey: number;
   lastKey: number;
@@ -18,7 +20,7 @@ const specs: RespCommandSpec[] = [
   { name: 'mget', arity: -2, flags: ['readonly', 'fast'], firstKey: 1, lastKey: -1, keyStep: 1 },
   { name: 'mset', arity: -3, flags: ['write'], firstKey: 1, lastKey: -1, keyStep: 2 },
   { name: 'dbsize', arity: 1, flags: ['readonly', 'fast'], firstKey: 0, lastKey: 0, keyStep: 0 },
-  { name: 'ping', arity: -1, flags: ['fast'], firstKey: 0, lastKey: 0, keyStep: 0 },
+  { name: 'ping', arity: -1, maxArgs: 2, flags: ['fast'], firstKey: 0, lastKey: 0, keyStep: 0 },
   { name: 'echo', arity: 2, flags: ['fast'], firstKey: 0, lastKey: 0, keyStep: 0 },
   { name: 'info', arity: -1, flags: ['loading', 'stale'], firstKey: 0, lastKey: 0, keyStep: 0 },
   { name: 'quit', arity: -1, flags: ['fast'], firstKey: 0, lastKey: 0, keyStep: 0 },

@@ -68,7 +68,7 @@ export class RespSession implements Session, RespSink {
       ['echo', (a) => respBulk(a.bytes, a.starts[1], a.ends[1])],
       ['info', (a) => this.info(a)],
       ['quit', () => this.quit()],
-      ['select', (a) => (text(a, 1) === '0' ? RESP_OK : respError('ERR DB index is out of range'))],
+      ['select', (a) => this.select(a)],
       ['client', (a) => this.client(a)],
       ['hello', (a) => this.hello(a)],
       ['command', (a) => this.command(a)],
@@ -301,6 +301,12 @@ export class RespSession implements Session, RespSink {
     return respBulkString(lines.join('\r\n'));
   }
 
+  private select(args: RespArgs): Buffer {
+    const index = text(args, 1);
+    if (!/^-?\d{1,18}$/.test(index)) return respError('ERR value is not an integer or out of range');
+    return Number(index) === 0 ? RESP_OK : respError('ERR DB index is out of range');
+  }
+
   private quit(): Buffer {
     this.parser.stop();
     queueMicrotask(() => this.connection.end());
@@ -447,7 +453,8 @@ function nameIs(args: RespArgs, lower: Buffer): boolean {
 }
 
 function arityFits(spec: RespCommandSpec, count: number): boolean {
-  return spec.arity >= 0 ? count === spec.arity : count >= -spec.arity;
+  if (spec.arity >= 0) return count === spec.arity;
+  return count >= -spec.arity && count <= (spec.maxArgs ?? Infinity);
 }
 
 function text(args: RespArgs, i: number): string {

@@ -9,6 +9,7 @@
 import { DkvError } from '../lib/errors.js';
 import { limits } from '../lib/limits.js';
 import { TOKEN_BYTES, writeToken } from '../ring/token.js';
+import { FRAME_HEADER_BYTES } from '../wire/codes.js';
 import { isTombstone, writeVersion, type Clock, type Versioned } from '../version/dvv.js';
 import {
   decodeBody,
@@ -153,6 +154,13 @@ export class VersionedStore {
       existed = current !== undefined && !isTombstone(current);
       live = !isTombstone(next);
       nextContext = encodeContext(next.clock);
+      // A GET must be able to answer with every sibling in one frame.
+      if (record.length - RECORD_HEADER_BYTES > limits.frameBytesMax - FRAME_HEADER_BYTES) {
+        throw new DkvError(
+          'VALUE_TOO_LARGE',
+          `the key's versions would take ${record.length} bytes together, more than one reply can carry; write with the context of a read to resolve its siblings`,
+        );
+      }
     }
     const entry: PendingWrite = { storeKey, record };
     this.pending.set(entry);

@@ -42,6 +42,12 @@ t.test('typed errors carry codes', async (t) => {
   await t.rejects(client.request(0x42, null), { name: 'DkvError', code: 'UNKNOWN_OPCODE' });
   await t.rejects(client.put('k', 'v', { context: Buffer.from('junk') }), { code: 'BAD_REQUEST' });
   t.equal((await client.get('still-works')), null, 'the connection survived the errors');
+  // Siblings together must fit one reply: with 1 MiB values the fourth is refused.
+  const base = await client.put('big', 'x');
+  const megabyte = Buffer.alloc(1024 * 1024, 7);
+  for (let i = 0; i < 3; i++) await client.put('big', megabyte, { context: base.context });
+  await t.rejects(client.put('big', megabyte, { context: base.context }), { code: 'VALUE_TOO_LARGE' });
+  t.equal((await client.get('big'))?.values.length, 3, 'the key still answers with its siblings');
   await t.rejects(DkvClient.connect({ port: 1, connectTimeoutMs: 1000 }), { code: 'CANNOT_CONNECT' });
   t.throws(() => parseAddress('no-port'), DkvError);
 });

@@ -42,6 +42,8 @@ t.test('redis-cli commands', { skip: !haveRedis && 'redis-tools cannot be instal
   t.match(await cli('SET', 'k', 'v', 'EX', '10'), /no expiry/);
   t.match(await cli('FOO', 'bar'), /ERR unknown command 'FOO', with args beginning with: 'bar'/);
   t.match(await cli('GET'), /wrong number of arguments for 'get'/);
+  t.match(await cli('PING', 'a', 'b'), /wrong number of arguments for 'ping'/);
+  t.match(await cli('SELECT', 'x'), /value is not an integer/);
   t.match(await cli('SET', 'x'.repeat(2000), 'v'), /KEY_TOO_LARGE/);
   t.match(await cli('GET', 'x'.repeat(2000)), /KEY_TOO_LARGE/);
   // Binary-safe values.
