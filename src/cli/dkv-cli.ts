@@ -26,7 +26,7 @@ process.stdout.on('error', (error: NodeJS.ErrnoException) => {
 });
 
 // Exit codes: scripts branch on these.
-export const ExitCode = {
+const ExitCode = {
   OK: 0,
   NOT_FOUND: 1,
   USAGE: 2,
@@ -46,7 +46,7 @@ function usage(message: string): never {
   process.exit(ExitCode.USAGE);
 }
 
-export function exitCodeOf(error: unknown): number {
+function exitCodeOf(error: unknown): number {
   if (!isDkvError(error)) return ExitCode.SERVER_ERROR;
   switch (error.code) {
     case 'CANNOT_CONNECT':
@@ -98,12 +98,12 @@ async function valueFrom(value: string | undefined, file: string | undefined): P
   return Buffer.concat(chunks);
 }
 
-export function printable(bytes: Buffer): string {
+function printable(bytes: Buffer): string {
   const text = bytes.toString('utf8');
   return Buffer.from(text, 'utf8').equals(bytes) ? text : `base64:${bytes.toString('base64')}`;
 }
 
-export function getResultJson(key: string, result: GetResult | null): Record<string, unknown> {
+function getResultJson(key: string, result: GetResult | null): Record<string, unknown> {
   return {
     key,
     found: result !== null,
@@ -319,4 +319,3 @@ cli.parse(process.argv, {
   unknown: (flag: string) => usage(`unknown option ${flag}`),
 });
 
-export { DkvError };

@@ -55,14 +55,6 @@ export class Connection {
     socket.on('end', () => this.end());
   }
 
-  get requestsInFlight(): number {
-    return this.inFlight;
-  }
-
-  get isClosing(): boolean {
-    return this.closing;
-  }
-
   private readonly onData = (chunk: Buffer): void => {
     this.stats.bytesIn += chunk.length;
     if (this.closing) return;
