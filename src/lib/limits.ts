@@ -71,4 +71,3 @@ export const limits = {
   clusterLabelBytesMax: 255,
 } as const;
 
-export type Limits = typeof limits;

@@ -2,6 +2,7 @@
 // itself is a session (dispatch.ts or resp-session.ts) chosen by the first byte.
 
 import type { Socket } from 'node:net';
+import { assert } from '../lib/assert.js';
 import { limits } from '../lib/limits.js';
 import type { Logger } from '../lib/log.js';
 import type { ServerStats } from './stats.js';
@@ -148,6 +149,7 @@ export class Connection {
   }
 
   requestFinished(): void {
+    assert(this.inFlight > 0, 'a request finishes once');
     this.inFlight--;
     if (this.readingPaused) this.maybeResume();
     if (this.closing && this.inFlight === 0) this.close();

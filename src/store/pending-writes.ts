@@ -3,6 +3,8 @@
 // are filed under the first four bytes of the store key (the top of the key's token: an int32,
 // which V8 keeps unboxed), and a lookup compares the whole key.
 
+import { assert } from '../lib/assert.js';
+
 export interface PendingWrite {
   readonly storeKey: Buffer;
   readonly record: Buffer;
@@ -54,6 +56,7 @@ export class PendingWrites {
     if (slot === undefined) return;
     const i = slot.indexOf(entry);
     if (i < 0) return;
+    assert(this.count > 0, 'a pending write is removed once');
     if (slot.length === 1) this.slots.delete(id);
     else slot.splice(i, 1);
     this.count--;

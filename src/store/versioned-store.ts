@@ -6,6 +6,7 @@
 //   u8 format (1) ‖ u8 flags (bit 0: tombstone) ‖ msgpack GET reply body
 // so a native GET copies the body from the engine straight into its reply frame.
 
+import { assert } from '../lib/assert.js';
 import { DkvError } from '../lib/errors.js';
 import { limits } from '../lib/limits.js';
 import { TOKEN_BYTES, writeToken } from '../ring/token.js';
@@ -162,6 +163,7 @@ export class VersionedStore {
         );
       }
     }
+    assert(record[0] === RECORD_FORMAT, 'a record starts with its format');
     const entry: PendingWrite = { storeKey, record };
     this.pending.set(entry);
     if (this.wal === null) {

@@ -16,6 +16,7 @@
 
 import { closeSync, fdatasync, mkdirSync, openSync, readdirSync, readFileSync, unlinkSync, writevSync } from 'node:fs';
 import { join } from 'node:path';
+import { assert } from '../lib/assert.js';
 import { DkvError } from '../lib/errors.js';
 import { crc32 } from '../lib/crc32.js';
 import { limits } from '../lib/limits.js';
@@ -115,6 +116,7 @@ export class WriteAheadLog {
   append(storeKey: Uint8Array, record: Uint8Array): Promise<void> {
     if (this.closed) return Promise.reject(new DkvError('SHUTTING_DOWN', 'the write-ahead log is closed'));
     if (this.failure !== null) return Promise.reject(this.failure);
+    assert(storeKey.length <= 0xffff, 'a store key fits its u16 length');
     const payloadBytes = 2 + storeKey.length + record.length;
     const entry = Buffer.allocUnsafe(RECORD_HEADER_BYTES + payloadBytes);
     entry.writeUInt32BE(payloadBytes, 0);

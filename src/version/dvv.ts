@@ -7,6 +7,7 @@
 // value with dot (i, clock[i] + 1). A write without a context overwrites everything the node
 // holds: its context is the current clock.
 
+import { assert } from '../lib/assert.js';
 import { DkvError } from '../lib/errors.js';
 import { limits } from '../lib/limits.js';
 
@@ -60,6 +61,7 @@ export function writeVersion(
   const clock = current?.clock ?? [];
   const seen = context ?? clock;
   const counter = counterOf(clock, node) + 1;
+  assert(Number.isSafeInteger(counter), 'a dot counter stays a safe integer');
   const siblings: Sibling[] = [];
   for (const sibling of current?.siblings ?? []) {
     if (!covers(seen, sibling.node, sibling.counter)) siblings.push(sibling);

@@ -9,6 +9,7 @@
 //          7  u32 BE  request id
 //         11  body    msgpack, length − 7 bytes
 
+import { assert } from '../lib/assert.js';
 import { DkvError } from '../lib/errors.js';
 import { limits } from '../lib/limits.js';
 import { StreamDecoder } from './stream-decoder.js';
@@ -94,6 +95,8 @@ export function writeFrameHeader(
   requestId: number,
 ): void {
   const length = FRAME_LENGTH_MIN + bodyBytes;
+  assert(length <= limits.frameBytesMax, 'a frame fits the frame limit');
+  assert(requestId >>> 0 === requestId, 'a request id is a u32');
   target[offset] = length >>> 24;
   target[offset + 1] = (length >>> 16) & 0xff;
   target[offset + 2] = (length >>> 8) & 0xff;

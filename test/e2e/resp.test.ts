@@ -122,6 +122,8 @@ t.test('redis-cli starts cleanly in a terminal', { skip: !(haveRedis && ensureTo
   };
   t.match(await waitScreen(/127\.0\.0\.1:\d+> $/m), /127\.0\.0\.1:\d+>/, 'prompt shown');
   await run('tmux', ['send-keys', '-t', session, 'set tty yes', 'Enter']);
+  // Typed ahead, the next line could reach redis-cli before it is ready to read one.
+  await waitScreen(/^OK$/m);
   await run('tmux', ['send-keys', '-t', session, 'get tty', 'Enter']);
   const text = await waitScreen(/"yes"/);
   t.match(text, /OK[\s\S]*"yes"/);
