@@ -13,8 +13,16 @@
 //
 // The writes of one event-loop turn form a batch: one writev and one fdatasync per batch,
 // however many writes it holds.
+//
+// Segments are filled with zeros to their full size before records go into them, by a
+// background task that prepares the next segment while the current one fills: an fdatasync
+// then has only the data to write, not a new file size and new blocks (measured: 93 us against
+// 137 us on an idle disk, and 0.33 against 0.45 ms under SET load). A zero where a record's
+// length belongs ends a segment's records. The first segment after a start is not prepared;
+// writing moves to a prepared one as soon as there is one.
 
-import { closeSync, fdatasync, mkdirSync, openSync, readdirSync, readFileSync, unlinkSync, writevSync } from 'node:fs';
+import { closeSync, fdatasync, mkdirSync, open, openSync, readdirSync, readFileSync, unlinkSync, write, writevSync } from 'node:fs';
+import { promisify } from 'node:util';
 import { join } from 'node:path';
 import { assert } from '../lib/assert.js';
 import { DkvError } from '../lib/errors.js';
@@ -59,7 +67,12 @@ export class WriteAheadLog {
   readonly stats: WalStats = { syncs: 0, records: 0, bytes: 0, syncMicros: 0 };
   private open: Batch = newBatch();
   private scheduled = false;
-  private segmentBytes = 0;
+  // Where the next batch goes in the current segment, and whether that segment was prepared.
+  private position = 0;
+  private prepared = false;
+  // The next segment, zero-filled and synced, once the background task has it ready.
+  private next: { segment: number; fd: number } | null = null;
+  private preparing = false;
   private closed = false;
   // A failed write or sync leaves the log's tail in doubt: from then on every append fails
   // (the records before it replay at the next start).
@@ -99,9 +112,12 @@ export class WriteAheadLog {
       .filter((m): m is RegExpExecArray => m !== null)
       .map((m) => Number(m[1]))
       .sort((a, b) => a - b);
+    const paths = segments.map((segment) => join(directory, segmentName(segment)));
     let replayed = 0;
-    for (let i = 0; i < segments.length; i++) {
-      replayed += await replaySegment(join(directory, segmentName(segments[i]!)), engine, i === segments.length - 1);
+    for (let i = 0; i < paths.length; i++) {
+      // The log ends in the last segment that holds records; a prepared one after it holds none.
+      const isLast = !paths.slice(i + 1).some(holdsRecords);
+      replayed += await replaySegment(paths[i]!, engine, isLast);
     }
     if (segments.length > 0) {
       await engine.flushed();
@@ -109,7 +125,27 @@ export class WriteAheadLog {
       log.info({ segments: segments.length, records: replayed }, 'write-ahead log replayed');
     }
     const first = (segments.at(-1) ?? 0) + 1;
-    return new WriteAheadLog(directory, engine, log, first, openSegment(directory, first), segmentBytesMax);
+    const wal = new WriteAheadLog(directory, engine, log, first, openSegment(directory, first), segmentBytesMax);
+    wal.prepareNext();
+    return wal;
+  }
+
+  // Zero-fills and syncs the segment after the current one, in the thread pool.
+  private prepareNext(): void {
+    if (this.preparing || this.next !== null || this.closed) return;
+    this.preparing = true;
+    const segment = this.segment + 1;
+    prepareSegment(join(this.directory, segmentName(segment)), this.segmentBytesMax).then(
+      (fd) => {
+        this.preparing = false;
+        if (this.closed) closeSync(fd);
+        else this.next = { segment, fd };
+      },
+      (error: unknown) => {
+        this.preparing = false;
+        this.log.warn({ err: error }, 'cannot prepare the next log segment; writing on in this one');
+      },
+    );
   }
 
   // Resolves when the record is on disk. The key and record are copied at once.
@@ -147,18 +183,21 @@ export class WriteAheadLog {
       batch.reject(this.failure);
       return;
     }
-    if (this.segmentBytes >= this.segmentBytesMax) this.rotate();
+    // Move on once this segment is full, or at once from a segment that was not prepared. Until
+    // the next one is ready, writing goes on past the end of this one.
+    if (this.next !== null && (this.position >= this.segmentBytesMax || !this.prepared)) this.rotate();
     const fd = this.fd;
     // The write goes straight to the page cache (tens of microseconds for a batch); a round trip
     // through the thread pool for it cost 0.25 ms a batch, measured. The sync waits for the
     // disk, in the thread pool.
     try {
-      writeAllSync(fd, batch.buffers);
+      writeAllSync(fd, batch.buffers, this.position);
     } catch (error) {
       this.fail(batch, error as Error);
       return;
     }
-    this.segmentBytes += batch.bytes;
+    this.position += batch.bytes;
+    if (this.position >= this.segmentBytesMax >> 1) this.prepareNext();
     this.syncsInFlight++;
     const started = performance.now();
     fdatasync(fd, (error) => {
@@ -186,14 +225,17 @@ export class WriteAheadLog {
     return new Promise((resolve) => this.drainWaiters.push(resolve));
   }
 
-  // Starts a new segment. The old one is closed once its syncs are done, and deleted once the
-  // engine has flushed what it holds.
+  // Moves to the prepared segment. The old one is closed once its syncs are done, and deleted
+  // once the engine has flushed what it holds.
   private rotate(): void {
+    const next = this.next!;
     const oldFd = this.fd;
     const oldPath = join(this.directory, segmentName(this.segment));
-    this.segment++;
-    this.fd = openSegment(this.directory, this.segment);
-    this.segmentBytes = 0;
+    this.segment = next.segment;
+    this.fd = next.fd;
+    this.next = null;
+    this.position = 0;
+    this.prepared = true;
     this.drained()
       .then(() => closeSync(oldFd))
       .then(() => this.checkpoint())
@@ -212,6 +254,8 @@ export class WriteAheadLog {
     }
     this.closed = true;
     closeSync(this.fd);
+    if (this.next !== null) closeSync(this.next.fd);
+    this.next = null;
     if (this.failure !== null) return;
     try {
       await this.checkpoint();
@@ -238,14 +282,33 @@ function segmentName(segment: number): string {
 }
 
 function openSegment(directory: string, segment: number): number {
-  return openSync(join(directory, segmentName(segment)), 'a');
+  return openSync(join(directory, segmentName(segment)), 'w');
+}
+
+const ZEROS = Buffer.alloc(1 << 20);
+
+// A new segment file of `bytes` zeros, synced; resolves with its descriptor.
+async function prepareSegment(path: string, bytes: number): Promise<number> {
+  const fd = await promisify(open)(path, 'w');
+  try {
+    for (let offset = 0; offset < bytes; offset += ZEROS.length) {
+      await promisify(write)(fd, ZEROS, 0, Math.min(ZEROS.length, bytes - offset), offset);
+    }
+    await promisify(fdatasync)(fd);
+    return fd;
+  } catch (error) {
+    closeSync(fd);
+    throw error;
+  }
 }
 
 // writev may write less than asked; go on until every byte is written.
-function writeAllSync(fd: number, buffers: Buffer[]): void {
+function writeAllSync(fd: number, buffers: Buffer[], position: number): void {
   let rest = buffers;
+  let at = position;
   while (rest.length > 0) {
-    let written = writevSync(fd, rest);
+    let written = writevSync(fd, rest, at);
+    at += written;
     let i = 0;
     while (i < rest.length && written >= rest[i]!.length) written -= rest[i++]!.length;
     rest = rest.slice(i);
@@ -253,9 +316,20 @@ function writeAllSync(fd: number, buffers: Buffer[]): void {
   }
 }
 
-// Puts every whole record of a segment into the engine. A torn record at the end of the last
-// segment is a write that never finished (and was never acknowledged): replay stops there. A
-// bad record anywhere else is corruption, and the node refuses to start.
+function holdsRecords(path: string): boolean {
+  const bytes = readFileSync(path);
+  return bytes.length >= RECORD_HEADER_BYTES && bytes.readUInt32BE(0) !== 0;
+}
+
+function allZero(bytes: Uint8Array, start: number): boolean {
+  for (let i = start; i < bytes.length; i++) if (bytes[i] !== 0) return false;
+  return true;
+}
+
+// Puts every whole record of a segment into the engine. Zeros where a record's length belongs,
+// with only zeros after them, end the segment's records (it was prepared ahead). A torn record
+// at the end of the log is a write that never finished (and was never acknowledged): replay
+// stops there. A bad record anywhere else is corruption, and the node refuses to start.
 async function replaySegment(path: string, engine: StorageEngine, isLast: boolean): Promise<number> {
   const bytes = readFileSync(path);
   let offset = 0;
@@ -269,6 +343,7 @@ async function replaySegment(path: string, engine: StorageEngine, isLast: boolea
       throw bad('truncated header');
     }
     const payloadBytes = bytes.readUInt32BE(offset);
+    if (payloadBytes === 0 && allZero(bytes, offset)) break;
     const end = offset + RECORD_HEADER_BYTES + payloadBytes;
     if (payloadBytes < 2 || end > bytes.length) {
       if (isLast) break;

@@ -1,10 +1,11 @@
 // The write-ahead log: replay, a torn tail, corruption, segment rotation.
-import { appendFileSync, copyFileSync, readdirSync, renameSync, writeFileSync } from 'node:fs';
+import { appendFileSync, copyFileSync, readdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
 import { createRootLogger } from '../../src/lib/log.js';
 import { MemoryEngine } from '../../src/store/memory-engine.js';
 import { WriteAheadLog } from '../../src/store/wal.js';
+import { crc32 } from '../../src/lib/crc32.js';
 import { removeDir, tempDir } from '../helpers/dkvd.js';
 
 const log = createRootLogger('silent');
@@ -24,7 +25,7 @@ t.test('records appended are replayed into the engine at the next open', async (
   const again = await WriteAheadLog.open(dir, engine, log);
   t.equal(engine.getRecord(b('k1'))?.toString(), 'r1b', 'the last record of a key wins');
   t.equal(engine.getRecord(b('k2'))?.toString(), 'r2');
-  t.same(readdirSync(dir), ['0000000002.log'], 'replayed segments are deleted');
+  t.notOk(readdirSync(dir).includes('0000000001.log'), 'replayed segments are deleted');
   await again.close();
 });
 
@@ -52,7 +53,13 @@ t.test('a checksum mismatch before the last segment refuses to start', async (t)
   await wal.close();
   const bytes = Buffer.from([0, 0, 0, 4, 0, 0, 0, 0, 0, 1, 0x6b, 0x76]); // crc 0 is wrong
   writeFileSync(join(dir, '0000000001.log'), bytes);
-  writeFileSync(join(dir, '0000000002.log'), Buffer.alloc(0));
+  // A later segment with a good record: the bad one is not the end of the log.
+  const payload = Buffer.from([0, 1, 0x6b, 0x77]);
+  const good = Buffer.alloc(8 + payload.length);
+  good.writeUInt32BE(payload.length, 0);
+  good.writeUInt32BE(crc32(payload), 4);
+  payload.copy(good, 8);
+  writeFileSync(join(dir, '0000000002.log'), good);
   await t.rejects(WriteAheadLog.open(dir, new MemoryEngine(), log), { code: 'STORAGE_FAILED', message: /checksum/ });
 });
 
@@ -74,17 +81,43 @@ t.test('full segments are retired once the engine has flushed them', async (t) =
     checkpoints++;
   });
   for (let i = 0; i < 30; i++) await wal.append(b(`key${i}`), Buffer.alloc(100, i));
-  // Retirements run after their segment's syncs: let them finish.
-  for (let i = 0; i < 50 && readdirSync(dir).length > 1; i++) await new Promise((r) => setTimeout(r, 10));
+  // Retirements run after their segment's syncs: let them finish. What is left is the segment
+  // being written and perhaps the one prepared after it.
+  for (let i = 0; i < 50 && readdirSync(dir).length > 2; i++) await new Promise((r) => setTimeout(r, 10));
   t.ok(checkpoints >= 2, `${checkpoints} segments retired`);
-  t.same(readdirSync(dir).length, 1, 'only the segment being written is left');
-  // What the last segment holds replays; the retired ones were in the engine already.
-  const crashCopy = readdirSync(dir)[0]!;
-  copyFileSync(join(dir, crashCopy), join(dir, 'crash.bak'));
+  t.ok(readdirSync(dir).length <= 2, 'retired segments are gone');
+  // What is left replays; the retired segments were in the engine already.
+  const left = readdirSync(dir);
+  for (const name of left) copyFileSync(join(dir, name), join(dir, `${name}.bak`));
   await wal.close();
-  renameSync(join(dir, 'crash.bak'), join(dir, crashCopy));
+  for (const name of left) renameSync(join(dir, `${name}.bak`), join(dir, name));
   const replayed = new MemoryEngine();
   const again = await WriteAheadLog.open(dir, replayed, log, 1000);
   t.equal(replayed.getRecord(b('key29'))?.length, 100, 'the newest record replays');
+  await again.close();
+});
+
+t.test('a prepared segment: zeros end its records, and an empty one after a torn tail is no corruption', async (t) => {
+  const dir = tempDir();
+  t.teardown(() => removeDir(dir));
+  const wal = await WriteAheadLog.open(dir, new MemoryEngine(), log, 4096);
+  // Enough to move into prepared segments and fill part of one.
+  for (let i = 0; i < 60; i++) await wal.append(b(`k${i}`), Buffer.alloc(100, i));
+  const crashCopies = readdirSync(dir).filter((name) => name.endsWith('.log'));
+  for (const name of crashCopies) copyFileSync(join(dir, name), join(dir, `${name}.bak`));
+  await wal.close();
+  for (const name of crashCopies) renameSync(join(dir, `${name}.bak`), join(dir, name));
+  // A torn record where the zeros of the newest segment holding records begin.
+  const withRecords = crashCopies.filter((name) => readFileSync(join(dir, name)).readUInt32BE(0) !== 0).sort();
+  const newest = join(dir, withRecords.at(-1)!);
+  const bytes = readFileSync(newest);
+  let end = 0;
+  while (end < bytes.length && bytes.readUInt32BE(end) !== 0) end += 8 + bytes.readUInt32BE(end);
+  bytes.writeUInt32BE(50, end);
+  bytes[end + 8] = 1;
+  writeFileSync(newest, bytes);
+  const engine = new MemoryEngine();
+  const again = await WriteAheadLog.open(dir, engine, log, 4096);
+  t.equal(engine.getRecord(b('k59'))?.[0], 59, 'every whole record replays');
   await again.close();
 });
