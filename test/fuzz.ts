@@ -16,14 +16,9 @@
 // A finding prints seed=…; the same seed replays the same inputs (their interleaving on the
 // sockets still depends on timing). Exits 1 if anything was found.
 
-import { spawn, type ChildProcess } from 'node:child_process';
 import { createSocket } from 'node:dgram';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { readFileSync, rmSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
-import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
-import { createInterface } from 'node:readline';
-import { fileURLToPath } from 'node:url';
 import fc from 'fast-check';
 import { DkvClient } from '../src/client/client.js';
 import { DkvError } from '../src/lib/errors.js';
@@ -43,6 +38,8 @@ import {
   encodeContext,
 } from '../src/wire/messages.js';
 import { RespParser } from '../src/wire/resp.js';
+import { chunksAt } from './helpers/chunks.js';
+import { startDkvd, type Dkvd } from './helpers/dkvd.js';
 
 // ---- options ----
 
@@ -173,63 +170,6 @@ function found(kind: string, detail: string, input?: Buffer): void {
 }
 
 // ---- the server ----
-
-interface Server {
-  child: ChildProcess;
-  pid: number;
-  tcpPort: number;
-  udpPort: number;
-  dataDir: string;
-  logLines: string[];
-  exited: Promise<number | null>;
-}
-
-function repoRoot(): string {
-  // dist/test/fuzz.js or test/fuzz.ts: the repository is the nearest parent with bin/dkvd.
-  let dir = dirname(fileURLToPath(import.meta.url));
-  for (let i = 0; i < 5; i++) {
-    if (existsSync(join(dir, 'bin', 'dkvd'))) return dir;
-    dir = dirname(dir);
-  }
-  throw new Error('cannot find bin/dkvd above this script');
-}
-
-async function startServer(storage: Options['storage']): Promise<Server> {
-  const dataDir = mkdtempSync(join(tmpdir(), 'dkv-fuzz-'));
-  const env = { ...process.env };
-  delete env.NODE_OPTIONS;
-  const child = spawn(
-    process.execPath,
-    [join(repoRoot(), 'bin', 'dkvd'), '--tcp', '0', '--udp', '0', '--data', dataDir, '--storage', storage],
-    { stdio: ['ignore', 'ignore', 'pipe'], env },
-  );
-  const logLines: string[] = [];
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-  const listening = await new Promise<Record<string, unknown>>((resolve, reject) => {
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL');
-      reject(new Error(`dkvd did not start within 15 s:\n${logLines.join('\n')}`));
-    }, 15_000);
-    createInterface({ input: child.stderr! }).on('line', (line) => {
-      if (logLines.length < 100_000) logLines.push(line);
-      try {
-        const entry = JSON.parse(line) as Record<string, unknown>;
-        if (typeof entry.tcp === 'string' && String(entry.msg).includes('listening')) {
-          clearTimeout(timer);
-          resolve(entry);
-        }
-      } catch {
-        // not JSON
-      }
-    });
-    void exited.then((code) => {
-      clearTimeout(timer);
-      reject(new Error(`dkvd exited with ${code} before listening:\n${logLines.join('\n')}`));
-    });
-  });
-  const portOf = (address: unknown): number => Number(String(address).split(':').pop());
-  return { child, pid: child.pid!, tcpPort: portOf(listening.tcp), udpPort: portOf(listening.udp), dataDir, logLines, exited };
-}
 
 function rssBytes(pid: number): number {
   try {
@@ -723,7 +663,7 @@ const SCENARIOS: ReadonlyArray<[string, Scenario]> = [
   ['random-bytes', randomBytes],
 ];
 
-async function networkPhase(options: Options, server: Server): Promise<Counters> {
+async function networkPhase(options: Options, server: Dkvd): Promise<Counters> {
   const counters: Counters = {
     cases: 0,
     bytesSent: 0,
@@ -877,18 +817,6 @@ function decoderPhase(options: Options): DecoderRun[] {
     if (result === 'error') errors++;
     return result !== false;
   };
-  const split = (input: Uint8Array, points: number[]): Buffer[] => {
-    const bytes = Buffer.from(input.buffer, input.byteOffset, input.length);
-    const sorted = points.map((p) => p % (bytes.length + 1)).sort((a, b) => a - b);
-    const out: Buffer[] = [];
-    let previous = 0;
-    for (const p of sorted) {
-      out.push(bytes.subarray(previous, p));
-      previous = p;
-    }
-    out.push(bytes.subarray(previous));
-    return out;
-  };
   const frameSink = { onFrame() {} };
   const plausibleFrame = fc
     .tuple(fc.nat(600), fc.uint8Array({ maxLength: 600 }))
@@ -898,7 +826,7 @@ function decoderPhase(options: Options): DecoderRun[] {
     fc.oneof(fc.uint8Array({ maxLength: 300 }), plausibleFrame),
     (input, points) => count(onlyDkvError(() => {
       const decoder = new FrameDecoder(frameSink, 512);
-      for (const chunk of split(input, points)) decoder.push(chunk);
+      for (const chunk of chunksAt(input, points)) decoder.push(chunk);
     })),
   ]);
   const respSink = { onCommand() {} };
@@ -910,7 +838,7 @@ function decoderPhase(options: Options): DecoderRun[] {
     fc.oneof(fc.uint8Array({ maxLength: 300 }), starred, fc.string({ unit: 'binary-ascii', maxLength: 200 }).map((s): Uint8Array => Buffer.from(s, 'latin1'))),
     (input, points) => count(onlyDkvError(() => {
       const parser = new RespParser(respSink);
-      for (const chunk of split(input, points)) parser.push(chunk);
+      for (const chunk of chunksAt(input, points)) parser.push(chunk);
     })),
   ]);
   const requestDecoders = [
@@ -986,9 +914,9 @@ async function main(): Promise<void> {
   );
 
   let network: Counters | null = null;
-  let server: Server | null = null;
+  let server: Dkvd | null = null;
   if (options.seconds > 0 && options.cases > 0) {
-    server = await startServer(options.storage);
+    server = await startDkvd({ storage: options.storage });
     const rssStart = rssBytes(server.pid);
     process.stderr.write(`network phase: dkvd pid ${server.pid} on tcp ${server.tcpPort}, udp ${server.udpPort}\n`);
     const started = Date.now();

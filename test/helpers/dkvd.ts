@@ -1,13 +1,27 @@
 // Real dkvd processes for end-to-end tests: ephemeral loopback ports, stopped by PID, every wait
 // bounded.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
+import { dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 
-export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
+// The repository: the nearest directory above this file with bin/dkvd (this file also runs
+// compiled, from dist/test/helpers).
+export const REPO_ROOT = findRepoRoot(dirname(fileURLToPath(import.meta.url)));
+
+function findRepoRoot(start: string): string {
+  let dir = start;
+  for (let i = 0; i < 6; i++) {
+    if (existsSync(join(dir, 'bin', 'dkvd'))) return dir;
+    dir = dirname(dir);
+  }
+  throw new Error(`no bin/dkvd above ${start}`);
+}
+
+// Log lines kept per process: a long fuzz run must not keep them all.
+const LOG_LINES_MAX = 100_000;
 export const DKVD = join(REPO_ROOT, 'bin', 'dkvd');
 export const DKV_CLI = join(REPO_ROOT, 'bin', 'dkv-cli');
 
@@ -70,7 +84,7 @@ export async function startDkvd(options: DkvdOptions = {}): Promise<Dkvd> {
     }, START_TIMEOUT_MS);
     const lines = createInterface({ input: child.stderr! });
     lines.on('line', (line) => {
-      logLines.push(line);
+      if (logLines.length < LOG_LINES_MAX) logLines.push(line);
       try {
         const entry = JSON.parse(line) as Record<string, unknown>;
         if (typeof entry.tcp === 'string' && typeof entry.msg === 'string' && entry.msg.includes('listening')) {
