@@ -70,5 +70,14 @@ export const limits = {
   datagramBytesMax: 1400,
   // Cluster label in a datagram header.
   clusterLabelBytesMax: 255,
+  // Members one node tracks (alive, suspect, and dead or left until forgotten). Per-member
+  // state is a few typed-array slots; the simulator runs 10,000 nodes.
+  membersMax: 65_536,
+  // Membership news waiting to be gossiped. Each is under 300 bytes; a join storm of a whole
+  // large cluster fits, and past the bound the most-sent news (the best known) is dropped.
+  gossipQueueMessagesMax: 4096,
+  // PING_REQs this node is relaying at once. Each lives one probe timeout; a flood of them is
+  // dropped rather than turned into a flood of pings.
+  swimRelaysMax: 256,
 } as const;
 

@@ -18,6 +18,10 @@ export const Opcode = {
   MGET: 0x06,
   MPUT: 0x07,
   STATS: 0x08,
+  // Membership (protocol.md, "Membership").
+  PUSH_PULL: 0x09,
+  MEMBERS: 0x0a,
+  LEAVE: 0x0b,
   ERROR: 0x7f,
 } as const;
 export type OpcodeName = keyof typeof Opcode;
@@ -68,3 +72,26 @@ export const DatagramFlag = {
 } as const;
 // Reserved for the authentication tag (HMAC-SHA-256 truncated to 128 bits).
 export const DATAGRAM_AUTH_TAG_BYTES = 16;
+
+// SWIM messages inside a datagram's payload (protocol.md, "Membership"). Each is
+// u8 type ‖ u16 body length ‖ body; a datagram carries one or more of them.
+export const SwimMessageType = {
+  PING: 0x01,
+  PING_REQ: 0x02,
+  ACK: 0x03,
+  NACK: 0x04,
+  ALIVE: 0x05,
+  SUSPECT: 0x06,
+  DEAD: 0x07,
+  LEFT: 0x08,
+} as const;
+export type SwimMessageTypeName = keyof typeof SwimMessageType;
+
+// Member states as they appear in MEMBERS replies and push-pull records.
+export const MemberState = {
+  ALIVE: 1,
+  SUSPECT: 2,
+  DEAD: 3,
+  LEFT: 4,
+} as const;
+export type MemberStateName = keyof typeof MemberState;

@@ -1,0 +1,53 @@
+// Lifeguard's suspicion timer: it starts at its maximum and shrinks towards its minimum as other
+// members independently confirm the suspicion, so a member that many see failing is declared
+// dead quickly while one node's lone accusation waits long enough to be refuted. Pure.
+//
+// After c of the k expected confirmations the timeout is
+//   max − (max − min) · log(c + 1) / log(k + 1), never below min,
+// counted from the moment the suspicion began (as in memberlist's suspicion.go).
+
+import { assert } from '../lib/assert.js';
+
+export class Suspicion {
+  private readonly confirmers: Set<string>;
+  private confirmations = 0;
+  deadlineMs: number;
+
+  constructor(
+    from: string,
+    readonly startMs: number,
+    readonly confirmationsExpected: number,
+    readonly timeoutMinMs: number,
+    readonly timeoutMaxMs: number,
+  ) {
+    assert(timeoutMinMs > 0 && timeoutMinMs <= timeoutMaxMs, 'suspicion timeouts are ordered');
+    this.confirmers = new Set([from]);
+    this.deadlineMs = startMs + (confirmationsExpected < 1 ? timeoutMinMs : timeoutMaxMs);
+  }
+
+  // A new accuser shortens the timer; a repeated one does not. Returns whether it counted, so the
+  // caller re-gossips only news.
+  confirm(from: string): boolean {
+    if (this.confirmations >= this.confirmationsExpected || this.confirmers.has(from)) return false;
+    this.confirmers.add(from);
+    this.confirmations++;
+    this.deadlineMs =
+      this.startMs +
+      suspicionTimeoutMs(this.confirmations, this.confirmationsExpected, this.timeoutMinMs, this.timeoutMaxMs);
+    return true;
+  }
+}
+
+export function suspicionTimeoutMs(confirmations: number, expected: number, minMs: number, maxMs: number): number {
+  if (expected < 1) return minMs;
+  const fraction = Math.log(confirmations + 1) / Math.log(expected + 1);
+  const raw = Math.floor(maxMs - fraction * (maxMs - minMs));
+  return raw < minMs ? minMs : raw;
+}
+
+// The shortest suspicion timeout for a cluster of n members: multiplier · max(1, log10 n) · the
+// probe interval, so that it grows with the time a rumour needs to reach everyone.
+export function suspicionTimeoutMinMs(multiplier: number, members: number, probeIntervalMs: number): number {
+  const scale = Math.max(1, Math.log10(Math.max(1, members)));
+  return Math.floor(multiplier * scale * probeIntervalMs);
+}
