@@ -403,6 +403,11 @@ function serviceOf(store: VersionedStore): Service {
     nowMs: () => 0,
     shuttingDown: false,
     statsSnapshot: () => ({}),
+    // The bench serves GET and PUT only: membership opcodes never reach it.
+    get membership(): never {
+      throw new Error('no membership in the micro-benchmark');
+    },
+    leave: () => Promise.reject(new Error('no membership in the micro-benchmark')),
   };
 }
 

@@ -17,6 +17,7 @@ import {
   type LoadProgress,
   type LoadReport,
 } from './load.js';
+import { formatMembers } from './format.js';
 import { runRepl } from './repl.js';
 
 // `dkv-cli stats | head` closes our stdout early: that is not an error.
@@ -207,6 +208,32 @@ cli
         const width = Math.max(...Object.keys(stats).map((k) => k.length));
         for (const [name, value] of Object.entries(stats)) process.stdout.write(`${name.padEnd(width)}  ${value}\n`);
       }
+      return ExitCode.OK;
+    }),
+  );
+
+cli
+  .command('members')
+  .describe('List the cluster members this node knows: id, address, state, incarnation, time since the last change')
+  .action((flags: CommonFlags) =>
+    withClient(flags, async (client) => {
+      const members = await client.members();
+      if (flags.json) {
+        process.stdout.write(`${JSON.stringify(members)}\n`);
+        return ExitCode.OK;
+      }
+      process.stdout.write(`${formatMembers(members)}\n`);
+      return ExitCode.OK;
+    }),
+  );
+
+cli
+  .command('leave')
+  .describe('Make the node leave the cluster gracefully (others see it as left, not dead); it then stops')
+  .action((flags: CommonFlags) =>
+    withClient(flags, async (client) => {
+      await client.leave();
+      process.stdout.write(`${client.host}:${client.port} left the cluster\n`);
       return ExitCode.OK;
     }),
   );

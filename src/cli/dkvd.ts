@@ -1,8 +1,10 @@
 // dkvd: one dkv node.
+import { randomInt } from 'node:crypto';
 import sade from 'sade';
 import { isDkvError } from '../lib/errors.js';
 import { createRootLogger, LOG_LEVELS, type LogLevel } from '../lib/log.js';
 import { DKV_VERSION, DkvNode } from '../server/node.js';
+import { LAN_CONFIG, swimConfig, type SwimConfig } from '../swim/config.js';
 
 interface Flags {
   host: string;
@@ -12,6 +14,15 @@ interface Flags {
   'node-id'?: string;
   storage: string;
   'log-level': string;
+  join?: string;
+  advertise?: string;
+  seed?: string;
+  'probe-interval': number;
+  'probe-timeout': number;
+  'suspicion-mult': number;
+  'indirect-checks': number;
+  'gossip-interval': number;
+  'push-pull-interval': number;
 }
 
 function fail(message: string): never {
@@ -25,6 +36,12 @@ function port(value: unknown, flag: string): number {
   return n;
 }
 
+function integer(value: unknown, flag: string, min: number): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < min) fail(`--${flag} must be an integer of at least ${min}, not "${value}"`);
+  return n;
+}
+
 sade('dkvd', true)
   .version(DKV_VERSION)
   .describe('Run one dkv node: the client port speaks dkv frames and RESP; the UDP port is for membership.')
@@ -35,13 +52,44 @@ sade('dkvd', true)
   .option('--node-id', 'Node id; kept in the data directory on first start (default: random)')
   .option('--storage', 'Storage engine: lmdb or memory', 'lmdb')
   .option('--log-level', `Log level: ${LOG_LEVELS.join(', ')}`, 'info')
+  .option('--join', 'Peers to join through, host:port of their TCP ports, comma-separated (retried until one answers)')
+  .option('--advertise', 'Address peers reach this node at (default: --host)')
+  .option('--probe-interval', 'SWIM: ms between probes', LAN_CONFIG.probeIntervalMs)
+  .option('--probe-timeout', 'SWIM: ms to wait for an ACK before probing indirectly', LAN_CONFIG.probeTimeoutMs)
+  .option('--suspicion-mult', 'SWIM: suspicion timeout multiplier', LAN_CONFIG.suspicionMult)
+  .option('--indirect-checks', 'SWIM: members asked to probe indirectly (K)', LAN_CONFIG.indirectChecks)
+  .option('--gossip-interval', 'SWIM: ms between gossip rounds', LAN_CONFIG.gossipIntervalMs)
+  .option('--push-pull-interval', 'SWIM: ms between full member-list exchanges', LAN_CONFIG.pushPullIntervalMs)
+  .option('--seed', 'Seed for membership\'s random choices (default: random; logged)')
   .example('--tcp 7001 --udp 7000 --data ./dkv-data')
+  .example('--tcp 7011 --udp 7010 --data ./dkv-data-2 --join 127.0.0.1:7001')
   .action(async (flags: Flags) => {
     if (flags.storage !== 'lmdb' && flags.storage !== 'memory') fail(`--storage must be lmdb or memory, not "${flags.storage}"`);
     if (!(LOG_LEVELS as readonly string[]).includes(flags['log-level'])) {
       fail(`--log-level must be one of ${LOG_LEVELS.join(', ')}`);
     }
-    const log = createRootLogger(flags['log-level'] as LogLevel);
+    let swim: SwimConfig;
+    try {
+      swim = swimConfig({
+        probeIntervalMs: integer(flags['probe-interval'], 'probe-interval', 1),
+        probeTimeoutMs: integer(flags['probe-timeout'], 'probe-timeout', 1),
+        suspicionMult: integer(flags['suspicion-mult'], 'suspicion-mult', 1),
+        indirectChecks: integer(flags['indirect-checks'], 'indirect-checks', 0),
+        gossipIntervalMs: integer(flags['gossip-interval'], 'gossip-interval', 1),
+        pushPullIntervalMs: integer(flags['push-pull-interval'], 'push-pull-interval', 1),
+      });
+    } catch (error) {
+      fail(isDkvError(error) ? error.message : String(error));
+    }
+    const join = flags.join === undefined ? [] : String(flags.join).split(',').map((s) => s.trim()).filter((s) => s !== '');
+    for (const peer of join) {
+      if (!/^(\[[0-9a-fA-F:]+\]|[^:]+):\d{1,5}$/.test(peer)) fail(`--join: "${peer}" is not host:port`);
+    }
+    const seed = flags.seed === undefined ? randomInt(0x7fffffff) : Number(flags.seed);
+    if (!Number.isInteger(seed) || seed < 0) fail(`--seed must be a non-negative integer, not "${flags.seed}"`);
+    const logLevel = flags['log-level'] as LogLevel;
+    const logPretty = process.stderr.isTTY === true;
+    const log = createRootLogger(logLevel, logPretty);
     let node: DkvNode;
     try {
       node = await DkvNode.start(
@@ -52,6 +100,12 @@ sade('dkvd', true)
           dataDir: String(flags.data),
           storage: flags.storage,
           nodeId: flags['node-id'] === undefined ? undefined : String(flags['node-id']),
+          advertiseHost: flags.advertise === undefined ? undefined : String(flags.advertise),
+          join,
+          swim,
+          seed,
+          logLevel,
+          logPretty,
         },
         log,
       );
@@ -62,16 +116,16 @@ sade('dkvd', true)
     const udp = node.udpAddress;
     const where = flags.storage === 'lmdb' ? String(flags.data) : 'memory';
     log.info(
-      { node: node.nodeId, tcp: `${tcp.host}:${tcp.port}`, udp: `${udp.host}:${udp.port}`, data: where },
+      { node: node.nodeId, tcp: `${tcp.host}:${tcp.port}`, udp: `${udp.host}:${udp.port}`, data: where, join, seed },
       `dkvd ${DKV_VERSION} node ${node.nodeId} listening on tcp ${tcp.host}:${tcp.port} udp ${udp.host}:${udp.port}, data ${where}`,
     );
     let signals = 0;
-    const shutdown = (signal: string): void => {
+    const shutdown = (reason: string): void => {
       if (++signals > 1) {
-        log.warn({ signal }, 'second signal: exiting now');
+        log.warn({ reason }, 'asked again: exiting now');
         process.exit(1);
       }
-      log.info({ signal }, 'shutting down');
+      log.info({ reason }, 'shutting down');
       node.stop().then(
         () => {
           log.info('stopped');
@@ -83,6 +137,7 @@ sade('dkvd', true)
         },
       );
     };
+    node.onStopRequested = (why) => shutdown(why);
     process.on('SIGINT', () => shutdown('SIGINT'));
     process.on('SIGTERM', () => shutdown('SIGTERM'));
   })

@@ -7,6 +7,7 @@ import type { DkvClient } from '../client/client.js';
 import { isDkvError } from '../lib/errors.js';
 import { limits } from '../lib/limits.js';
 import { splitInline, type RespArgs } from '../wire/resp.js';
+import { formatMembers } from './format.js';
 
 const HISTORY_FILE = join(homedir(), '.dkv_history');
 const HISTORY_LINES_MAX = 1000;
@@ -17,6 +18,7 @@ const HELP = `Commands:
   del KEY            delete a key
   ping               round trip to the node
   stats              the node's counters
+  members            the cluster as this node sees it
   help               this text
   quit               leave (or Ctrl-D)
 `;
@@ -113,6 +115,9 @@ async function execute(client: DkvClient, command: string, args: Buffer[]): Prom
     case 'ping':
       need(0, 'ping');
       return `PONG in ${(await client.ping()).toFixed(3)} ms`;
+    case 'members':
+      need(0, 'members');
+      return formatMembers(await client.members());
     case 'stats': {
       need(0, 'stats');
       const stats = await client.stats();

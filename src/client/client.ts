@@ -18,6 +18,18 @@ export interface ClientOptions {
   connectTimeoutMs?: number;
 }
 
+// A cluster member as MEMBERS reports it (protocol.md, "MEMBERS").
+export interface Member {
+  id: string;
+  // host:port of its UDP (membership) and TCP (client) ports.
+  address: string;
+  tcpAddress: string;
+  state: 'alive' | 'suspect' | 'dead' | 'left';
+  incarnation: number;
+  // Milliseconds since its state last changed.
+  sinceMs: number;
+}
+
 export type Key = string | Uint8Array;
 export type Value = string | Uint8Array;
 
@@ -158,6 +170,18 @@ export class DkvClient implements FrameSink {
 
   async stats(): Promise<Record<string, string | number>> {
     return (await this.request(Opcode.STATS, null)) as Record<string, string | number>;
+  }
+
+  // The cluster as this node sees it, itself included.
+  async members(options: { timeoutMs?: number } = {}): Promise<Member[]> {
+    const body = (await this.request(Opcode.MEMBERS, null, options.timeoutMs)) as { members?: unknown };
+    if (!Array.isArray(body?.members)) throw new DkvError('PROTOCOL_VIOLATION', 'MEMBERS reply has no members array');
+    return body.members as Member[];
+  }
+
+  // Asks the node to leave the cluster gracefully; it stops once its departure has spread.
+  async leave(options: { timeoutMs?: number } = {}): Promise<void> {
+    await this.request(Opcode.LEAVE, null, options.timeoutMs ?? Math.max(this.timeoutMs, 15_000));
   }
 
   async hello(): Promise<Record<string, unknown>> {

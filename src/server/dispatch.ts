@@ -87,6 +87,18 @@ export class NativeSession implements Session, FrameSink {
           this.later(opcode, requestId, service.store.write(del.key, null, del.context), deleteReply);
           return;
         }
+        case Opcode.PUSH_PULL: {
+          const state = (body as { state?: unknown } | null)?.state;
+          if (!(state instanceof Uint8Array)) throw new DkvError('BAD_REQUEST', 'PUSH_PULL needs {state: bin}');
+          this.later(opcode, requestId, service.membership.pushPull(state), (mine) => ({ state: mine }));
+          return;
+        }
+        case Opcode.MEMBERS:
+          this.later(opcode, requestId, service.membership.members(), (members) => ({ members }));
+          return;
+        case Opcode.LEAVE:
+          this.later(opcode, requestId, service.leave(), () => ({ left: true }));
+          return;
         case Opcode.MPUT: {
           const writes = decodeMputRequest(body).map((e) => service.store.write(e.key, e.value, e.context));
           this.later(opcode, requestId, Promise.all(writes), (results) => ({

@@ -1,19 +1,19 @@
-// The composition root of a dkv node: storage, the client port (native frames and RESP) and the
-// UDP port that membership will use.
+// The composition root of a dkv node: storage, the client port (native frames and RESP) and
+// membership (SWIM, in its own worker thread with the UDP port).
 
 import { randomBytes } from 'node:crypto';
-import { createSocket, type Socket as UdpSocket } from 'node:dgram';
 import { createServer, type Server, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { DkvError } from '../lib/errors.js';
 import { limits } from '../lib/limits.js';
-import type { Logger } from '../lib/log.js';
+import type { Logger, LogLevel } from '../lib/log.js';
 import type { StorageEngine } from '../store/engine.js';
 import { LmdbEngine } from '../store/lmdb-engine.js';
 import { MemoryEngine } from '../store/memory-engine.js';
 import { VersionedStore } from '../store/versioned-store.js';
 import { WriteAheadLog } from '../store/wal.js';
-import { decodeDatagramHeader } from '../wire/datagram.js';
+import type { SwimConfig } from '../swim/config.js';
+import { Membership } from '../swim/membership.js';
 import { Connection } from './connection.js';
 import { NativeSession } from './dispatch.js';
 import { RespSession } from './resp-session.js';
@@ -29,6 +29,15 @@ export interface NodeOptions {
   dataDir: string;
   storage: 'lmdb' | 'memory';
   nodeId?: string | undefined;
+  // The address peers reach this node at (default: host).
+  advertiseHost?: string | undefined;
+  // Peers' TCP addresses (host:port) to join the cluster through.
+  join?: string[] | undefined;
+  swim: SwimConfig;
+  // Seeds membership's random choices; logged at start.
+  seed: number;
+  logLevel: LogLevel;
+  logPretty: boolean;
 }
 
 // Connections still open this long after shutdown begins are cut.
@@ -42,7 +51,9 @@ export class DkvNode implements Service {
   private nextConnectionId = 1;
   private stopping = false;
   private tcpServer: Server | null = null;
-  private udpSocket: UdpSocket | null = null;
+  private membershipHandle: Membership | null = null;
+  // Called when a fatal fault (the membership worker failing) or a LEAVE asks the node to stop.
+  onStopRequested: (why: string) => void = () => undefined;
 
   private constructor(
     readonly options: NodeOptions,
@@ -75,7 +86,7 @@ export class DkvNode implements Service {
       const store = new VersionedStore(engine, nodeId, Date.now, wal);
       node = new DkvNode(options, nodeId, store, wal, log);
       await node.listenTcp();
-      await node.listenUdp();
+      await node.startMembership();
       return node;
     } catch (error) {
       if (node !== undefined) await node.closeSockets();
@@ -92,8 +103,20 @@ export class DkvNode implements Service {
   }
 
   get udpAddress(): { host: string; port: number } {
-    const address = this.udpSocket!.address();
-    return { host: address.address, port: address.port };
+    return { host: this.options.host, port: this.membership.udpPort };
+  }
+
+  get membership(): Membership {
+    const membership = this.membershipHandle;
+    if (membership === null) throw new DkvError('SHUTTING_DOWN', 'membership is not running');
+    return membership;
+  }
+
+  // Gossips LEFT, waits for it to spread, then asks for the node to stop.
+  async leave(): Promise<void> {
+    await this.membership.leave();
+    // After the LEAVE reply has been written.
+    setImmediate(() => this.onStopRequested('left the cluster'));
   }
 
   private listenTcp(): Promise<void> {
@@ -111,33 +134,32 @@ export class DkvNode implements Service {
     });
   }
 
-  private listenUdp(): Promise<void> {
-    const socket = createSocket({ type: this.options.host.includes(':') ? 'udp6' : 'udp4' });
-    this.udpSocket = socket;
-    socket.on('message', this.onDatagram);
-    return new Promise((resolve, reject) => {
-      socket.once('error', (error: NodeJS.ErrnoException) => reject(listenError('udp', this.options, error)));
-      socket.bind(this.options.udpPort, this.options.host, () => {
-        socket.removeAllListeners('error');
-        socket.on('error', (error) => this.log.error({ err: error }, 'udp socket error'));
-        resolve();
-      });
-    });
-  }
-
-  // Datagrams are checked and counted; until the membership layer reads their payload, every
-  // one is dropped.
-  private readonly onDatagram = (bytes: Buffer): void => {
-    this.stats.datagramsIn++;
-    this.stats.datagramsDropped++;
-    if (!this.log.isLevelEnabled('debug')) return;
+  private async startMembership(): Promise<void> {
+    const o = this.options;
+    const swimLog = this.log.child({ component: 'swim' });
     try {
-      const header = decodeDatagramHeader(bytes);
-      this.log.debug({ bytes: bytes.length, version: header.version }, 'datagram dropped: membership is not running');
+      this.membershipHandle = await Membership.start(
+        {
+          nodeId: this.nodeId,
+          bindHost: o.host,
+          advertiseHost: o.advertiseHost ?? o.host,
+          udpPort: o.udpPort,
+          tcpPort: this.tcpAddress.port,
+          config: o.swim,
+          join: o.join ?? [],
+          seed: o.seed,
+          // An incarnation above any this node had before a restart: seconds since 2025.
+          initialIncarnation: Math.max(0, Math.floor((Date.now() - Date.UTC(2025, 0, 1)) / 1000)),
+        },
+        o.logLevel,
+        o.logPretty,
+        swimLog,
+        (error) => this.onStopRequested(`membership failed: ${error.message}`),
+      );
     } catch (error) {
-      this.log.debug({ bytes: bytes.length, err: error }, 'datagram dropped: malformed');
+      throw listenError('udp', this.options, error as NodeJS.ErrnoException);
     }
-  };
+  }
 
   private readonly accept = (socket: Socket): void => {
     if (this.stopping) {
@@ -191,12 +213,11 @@ export class DkvNode implements Service {
       bytesOut: s.bytesOut,
       protocolErrors: s.protocolErrors,
       readsPaused: s.readsPaused,
-      datagramsIn: s.datagramsIn,
-      datagramsDropped: s.datagramsDropped,
       memoryRssBytes: process.memoryUsage.rss(),
       cpuUserMicros: cpu.user,
       cpuSystemMicros: cpu.system,
     };
+    if (this.membershipHandle !== null) Object.assign(snapshot, this.membershipHandle.statsSnapshot());
     for (const [name, count] of s.requests) snapshot[`requests.${name}`] = count;
     for (const [name, count] of s.errors) snapshot[`errors.${name}`] = count;
     return snapshot;
@@ -220,14 +241,7 @@ export class DkvNode implements Service {
   private async closeSockets(): Promise<void> {
     const server = this.tcpServer;
     if (server !== null && server.listening) await new Promise<void>((resolve) => server.close(() => resolve()));
-    const udp = this.udpSocket;
-    if (udp !== null) {
-      try {
-        udp.close();
-      } catch {
-        // not bound: nothing to close
-      }
-    }
+    await this.membershipHandle?.stop();
   }
 }
 

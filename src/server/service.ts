@@ -1,6 +1,7 @@
 // What request handlers of either dialect share: the store, the counters and the node's state.
 import type { Logger } from '../lib/log.js';
 import type { VersionedStore } from '../store/versioned-store.js';
+import type { Membership } from '../swim/membership.js';
 import type { ServerStats } from './stats.js';
 
 export interface Service {
@@ -12,6 +13,9 @@ export interface Service {
   readonly nowMs: () => number;
   // Set once the node has begun to shut down: new requests get SHUTTING_DOWN.
   readonly shuttingDown: boolean;
+  readonly membership: Membership;
+  // Leaves the cluster gracefully, then stops the node.
+  leave(): Promise<void>;
   // The STATS reply and INFO's fields: name → value.
   statsSnapshot(): Record<string, string | number>;
 }

@@ -14,8 +14,6 @@ export class ServerStats {
   readonly errors = new Map<string, number>();
   protocolErrors = 0;
   readsPaused = 0;
-  datagramsIn = 0;
-  datagramsDropped = 0;
 
   constructor(nowMs: number) {
     this.startedAtMs = nowMs;

@@ -65,7 +65,10 @@ export function swimConfig(overrides: Partial<SwimConfig> = {}): SwimConfig {
   positive('awarenessMax');
   positive('packetBytesMax', 512);
   if (config.probeTimeoutMs > config.probeIntervalMs) {
-    throw new DkvError('BAD_REQUEST', `probe timeout (${config.probeTimeoutMs} ms) must not exceed the probe interval (${config.probeIntervalMs} ms)`);
+    throw new DkvError(
+      'BAD_REQUEST',
+      `the probe timeout (${config.probeTimeoutMs} ms) must not exceed the probe interval (${config.probeIntervalMs} ms)`,
+    );
   }
   if (config.packetBytesMax > limits.datagramBytesMax) {
     throw new DkvError('BAD_REQUEST', `packets are at most ${limits.datagramBytesMax} bytes`);
