@@ -1,0 +1,156 @@
+// SWIM across real dkvd processes on loopback: eight nodes started in an order where the seed
+// comes last, then a crash, a pause shorter than the suspicion timeout, a restart and a
+// graceful leave. Probes every 200 ms (memberlist's LAN profile with every time divided by 5)
+// keep it quick.
+import { createServer } from 'node:net';
+import t from 'tap';
+import { DkvClient, type Member } from '../../src/client/client.js';
+import { DKV_CLI, removeDir, startDkvd, tempDir, type Dkvd } from '../helpers/dkvd.js';
+import { run } from '../helpers/run.js';
+
+const NODES = 8;
+const SWIM_FLAGS = ['--probe-interval', '200', '--probe-timeout', '100', '--gossip-interval', '40', '--push-pull-interval', '6000'];
+const WAIT_MS = 15_000;
+const POLL_MS = 100;
+
+async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const port = (server.address() as { port: number }).port;
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return port;
+}
+
+async function membersOf(node: Dkvd): Promise<Member[]> {
+  const client = new DkvClient({ port: node.tcpPort, timeoutMs: 2000, connectTimeoutMs: 2000 });
+  try {
+    return await client.members();
+  } finally {
+    await client.close();
+  }
+}
+
+// Polls until `check` holds for what every node in `observers` reports; bounded by WAIT_MS.
+async function waitFor(observers: Dkvd[], what: string, check: (members: Member[]) => boolean): Promise<number> {
+  const started = performance.now();
+  let last = '';
+  for (let i = 0; i < WAIT_MS / POLL_MS; i++) {
+    const views = await Promise.all(observers.map((o) => membersOf(o).catch(() => null)));
+    if (views.every((v) => v !== null && check(v))) return performance.now() - started;
+    last = JSON.stringify(views.map((v) => v?.map((m) => `${m.id}:${m.state}`)));
+    await new Promise((resolve) => setTimeout(resolve, POLL_MS));
+  }
+  throw new Error(`not every node saw ${what} within ${WAIT_MS} ms; last views: ${last}`);
+}
+
+function stateOf(members: Member[], id: string): Member | undefined {
+  return members.find((m) => m.id === id);
+}
+
+function deadLines(node: Dkvd, member: string): string[] {
+  return node.logLines.filter((line) => line.includes('"member dead"') && line.includes(`"member":"${member}"`));
+}
+
+t.test('eight dkvd processes: converge, crash, pause, restart, leave', async (t) => {
+  const seedPort = await freePort();
+  const join = ['--join', `127.0.0.1:${seedPort}`];
+  const nodes: Dkvd[] = [];
+  const dirs: string[] = [];
+  t.teardown(async () => {
+    for (const node of nodes) {
+      try {
+        node.child.kill('SIGCONT');
+      } catch {
+        // already gone
+      }
+      await node.kill();
+    }
+    for (const dir of dirs) removeDir(dir);
+  });
+  const start = async (i: number, tcpPort?: number): Promise<Dkvd> => {
+    const dataDir = dirs[i] ?? tempDir();
+    dirs[i] = dataDir;
+    return startDkvd({
+      dataDir,
+      storage: 'memory',
+      ...(tcpPort === undefined ? {} : { tcpPort }),
+      args: ['--node-id', `m${i}`, ...SWIM_FLAGS, ...join],
+    });
+  };
+  // The seed starts last: the others keep retrying their join until it answers.
+  for (let i = 1; i < NODES; i++) nodes[i] = await start(i);
+  nodes[0] = await start(0, seedPort);
+  const ids = nodes.map((n) => n.nodeId);
+  const converged = await waitFor(nodes, 'all eight alive', (members) =>
+    ids.every((id) => stateOf(members, id)?.state === 'alive'),
+  );
+  t.pass(`all ${NODES} nodes see ${NODES} alive members after ${Math.round(converged)} ms`);
+
+  // SIGKILL: DEAD everywhere else.
+  const victim = nodes[7]!;
+  const before = stateOf(await membersOf(nodes[0]!), victim.nodeId)!;
+  await victim.kill();
+  const others = nodes.slice(0, 7);
+  const detected = await waitFor(others, `${victim.nodeId} dead`, (members) => stateOf(members, victim.nodeId)?.state === 'dead');
+  t.pass(`a SIGKILLed node is dead at all ${others.length} others after ${Math.round(detected)} ms`);
+
+  // SIGSTOP for 400 ms, well under the suspicion timeout (0.8 s at least for 7 members): it may
+  // be suspected, but refutes on waking and nobody declares it dead.
+  const sleeper = nodes[6]!;
+  sleeper.child.kill('SIGSTOP');
+  await new Promise((resolve) => setTimeout(resolve, 400));
+  sleeper.child.kill('SIGCONT');
+  await waitFor(others, `${sleeper.nodeId} alive after its pause`, (members) => stateOf(members, sleeper.nodeId)?.state === 'alive');
+  await new Promise((resolve) => setTimeout(resolve, 1500));
+  t.same(
+    others.flatMap((node) => deadLines(node, sleeper.nodeId)),
+    [],
+    'a node paused for less than its suspicion timeout is never declared dead',
+  );
+
+  // Restart the crashed node under the same id: it is alive again everywhere, with a higher
+  // incarnation than before.
+  nodes[7] = await start(7);
+  const restarted = await waitFor(others, `${victim.nodeId} alive again`, (members) => {
+    const member = stateOf(members, victim.nodeId);
+    return member?.state === 'alive' && member.incarnation > before.incarnation;
+  });
+  t.pass(`the restarted node is alive at all others with a higher incarnation after ${Math.round(restarted)} ms`);
+
+  // Graceful leave through dkv-cli: LEFT at all others within a few probe periods; the node
+  // stops by itself.
+  const leaver = nodes[5]!;
+  const left = await run(process.execPath, [DKV_CLI, '--server', `127.0.0.1:${leaver.tcpPort}`, 'leave']);
+  t.equal(left.code, 0, left.stderr);
+  const stayers = nodes.filter((n) => n !== leaver);
+  const leftAfter = await waitFor(stayers, `${leaver.nodeId} left`, (members) => stateOf(members, leaver.nodeId)?.state === 'left');
+  t.ok(leftAfter < 2000, `LEFT at all others after ${Math.round(leftAfter)} ms (after the leave returned)`);
+  t.equal(await leaver.exited, 0, 'the node that left stopped cleanly');
+
+  // No node was ever declared dead except the one that was killed.
+  for (const node of nodes) {
+    const falseDeaths = node.logLines.filter(
+      (line) => line.includes('"member dead"') && !line.includes(`"member":"${victim.nodeId}"`),
+    );
+    t.same(falseDeaths, [], `${node.nodeId}: no false DEAD`);
+  }
+
+  const json = await run(process.execPath, [DKV_CLI, '--server', `127.0.0.1:${nodes[0]!.tcpPort}`, 'members', '--json']);
+  t.equal(json.code, 0, json.stderr);
+  const listed = JSON.parse(json.stdout) as Member[];
+  t.equal(listed.length, NODES, 'dkv-cli members --json lists every member');
+  for (const member of listed) {
+    t.match(member, { id: String, address: /^127\.0\.0\.1:\d+$/, state: /^(alive|suspect|dead|left)$/, incarnation: Number });
+  }
+  const table = await run(process.execPath, [DKV_CLI, '--server', `127.0.0.1:${nodes[0]!.tcpPort}`, 'members']);
+  t.match(table.stdout, /^ID\s+ADDRESS\s+TCP\s+STATE\s+INCARNATION\s+SINCE$/m);
+  t.match(table.stdout, new RegExp(`^${leaver.nodeId}\\s.*\\sleft\\s`, 'm'));
+
+  const client = new DkvClient({ port: nodes[0]!.tcpPort });
+  const stats = await client.stats();
+  await client.close();
+  for (const name of ['swimProbes', 'swimSuspicionsRaised', 'swimSuspicionsRefuted', 'swimPacketsIn', 'swimPacketsOut', 'swimBytesIn', 'swimBytesOut', 'swimPacketsDropped', 'swimHealth', 'swimMembersAlive']) {
+    t.type(stats[name], 'number', `STATS has ${name}`);
+  }
+  t.ok(Number(stats.swimProbes) > 0, 'probes counted');
+});
