@@ -100,7 +100,7 @@ export class SwimReader {
   private readString(at: number, bodyEnd: number, slot: 0 | 1 | 2): number {
     if (at >= bodyEnd) return -1;
     const length = this.bytes[at]!;
-    if (length === 0 || at + 1 + length > bodyEnd) return -1;
+    if (length === 0 || at + 1 + length > bodyEnd || !isUtf8(this.bytes, at + 1, length)) return -1;
     if (slot === 0) {
       this.idStart = at + 1;
       this.idBytes = length;
@@ -134,6 +134,43 @@ export class SwimReader {
     for (let i = 0; i < id.length; i++) if (bytes[start + i] !== id[i]) return false;
     return true;
   }
+}
+
+// Whether the bytes are well-formed UTF-8 (RFC 3629: no overlong forms, no surrogates, nothing
+// past U+10FFFF). Anything else decodes with U+FFFD substituted, three bytes each, so the string
+// would re-encode to other bytes and perhaps past 255 of them.
+function isUtf8(bytes: Uint8Array, start: number, length: number): boolean {
+  const end = start + length;
+  let i = start;
+  while (i < end) {
+    const lead = bytes[i]!;
+    if (lead < 0x80) {
+      i++;
+      continue;
+    }
+    let tail: number;
+    let low = 0x80;
+    let high = 0xbf;
+    if (lead >= 0xc2 && lead <= 0xdf) tail = 1;
+    else if (lead >= 0xe0 && lead <= 0xef) {
+      tail = 2;
+      if (lead === 0xe0) low = 0xa0;
+      else if (lead === 0xed) high = 0x9f;
+    } else if (lead >= 0xf0 && lead <= 0xf4) {
+      tail = 3;
+      if (lead === 0xf0) low = 0x90;
+      else if (lead === 0xf4) high = 0x8f;
+    } else return false;
+    if (end - i - 1 < tail) return false;
+    const second = bytes[i + 1]!;
+    if (second < low || second > high) return false;
+    for (let k = 2; k <= tail; k++) {
+      const next = bytes[i + k]!;
+      if (next < 0x80 || next > 0xbf) return false;
+    }
+    i += 1 + tail;
+  }
+  return true;
 }
 
 function utf8(bytes: Uint8Array, start: number, length: number): string {
