@@ -286,7 +286,7 @@ export class SwimCore {
     this.stats.packetsIn++;
     this.stats.bytesIn += bytes.length;
     const header = this.header;
-    if (bytes.length <= header.length || bytes[0] !== DATAGRAM_MAGIC || bytes[1] !== DATAGRAM_VERSION) {
+    if (bytes.length <= header.length || bytes.length > limits.datagramBytesMax || bytes[0] !== DATAGRAM_MAGIC || bytes[1] !== DATAGRAM_VERSION) {
       this.stats.packetsDropped++;
       return;
     }
@@ -584,6 +584,8 @@ export class SwimCore {
   }
 
   private refute(accusedIncarnation: number, nowMs: number): void {
+    // Nothing outbids the largest u32: ignore it rather than let a packet trip the assertion below.
+    if (accusedIncarnation >= 0xffffffff) return;
     this.incarnation = Math.max(this.incarnation, accusedIncarnation) + 1;
     assert(this.incarnation <= 0xffffffff, 'incarnation fits u32');
     this.incarnations[this.selfIndex] = this.incarnation;
