@@ -107,12 +107,21 @@ export class SwimStats {
   lateTicks = 0;
 }
 
+// A PING_REQ this node is carrying out: it NACKs the requester if the target is silent at
+// nackAtMs, and forwards a target's ACK until expireAtMs.
 interface Relay {
   host: string;
   port: number;
   seq: number;
-  deadlineMs: number;
+  nackAtMs: number;
+  expireAtMs: number;
+  nacked: boolean;
 }
+
+// Lifeguard sends the NACK at 80% of the probe timeout, so that it reaches the requester before
+// the requester's own deadline (which began a network hop earlier); a NACK that arrives after
+// the probe ended would count against the requester's health instead of for it.
+const NACK_FRACTION = 0.8;
 
 export class SwimCore {
   readonly outbox: Outgoing[] = [];
@@ -240,7 +249,10 @@ export class SwimCore {
     }
     if (this.gossip.length > 0 && this.nextGossipAtMs < deadline) deadline = this.nextGossipAtMs;
     if (!this.leaving && this.nextPushPullAtMs < deadline) deadline = this.nextPushPullAtMs;
-    for (const relay of this.relays.values()) if (relay.deadlineMs < deadline) deadline = relay.deadlineMs;
+    for (const relay of this.relays.values()) {
+      const at = relay.nacked ? relay.expireAtMs : relay.nackAtMs;
+      if (at < deadline) deadline = at;
+    }
     for (const suspicion of this.suspicions.values()) if (suspicion.deadlineMs < deadline) deadline = suspicion.deadlineMs;
     if (this.graveyardHead < this.graveyard.length) {
       const forgetAt = this.graveyardTimes[this.graveyardHead]! + this.config.deadRetentionMs;
@@ -529,11 +541,13 @@ export class SwimCore {
 
   private expireRelays(nowMs: number): void {
     for (const [seq, relay] of this.relays) {
-      if (relay.deadlineMs > nowMs) continue;
-      this.relays.delete(seq);
-      this.writer.begin(this.header);
-      this.writer.nack(relay.seq);
-      this.send(relay.host, relay.port);
+      if (!relay.nacked && relay.nackAtMs <= nowMs) {
+        relay.nacked = true;
+        this.writer.begin(this.header);
+        this.writer.nack(relay.seq);
+        this.send(relay.host, relay.port);
+      }
+      if (relay.expireAtMs <= nowMs) this.relays.delete(seq);
     }
   }
 
@@ -679,7 +693,15 @@ export class SwimCore {
       return;
     }
     const seq = this.nextSeq();
-    this.relays.set(seq, { host, port, seq: requesterSeq, deadlineMs: nowMs + this.awareness.scaleMs(this.config.probeTimeoutMs) });
+    const timeoutMs = this.awareness.scaleMs(this.config.probeTimeoutMs);
+    this.relays.set(seq, {
+      host,
+      port,
+      seq: requesterSeq,
+      nackAtMs: nowMs + Math.floor(timeoutMs * NACK_FRACTION),
+      expireAtMs: nowMs + timeoutMs,
+      nacked: false,
+    });
     this.stats.pingRequestsRelayed++;
     const d = this.directory;
     this.writer.begin(this.header);

@@ -119,6 +119,7 @@ export class UdpShell {
   async join(): Promise<void> {
     const seeds = this.options.join.filter((seed) => seed !== this.selfTcp);
     if (seeds.length === 0) return;
+    this.log.info({ seeds }, 'joining');
     let backoffMs = JOIN_BACKOFF_MIN_MS;
     for (let attempt = 1; !this.stopped; attempt++) {
       for (const seed of seeds) {

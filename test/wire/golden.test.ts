@@ -56,3 +56,25 @@ t.test('protocol.md token vectors match the hash', async (t) => {
   const sixteen = Buffer.from([...Array(16).keys()]);
   t.ok(protocol.includes(`| \`${tokenOf(sixteen).toString(16)}\` | ${tokenOf(sixteen)} |`), '16-byte vector');
 });
+
+t.test('the SWIM datagram example in protocol.md is what the codec writes and reads', async (t) => {
+  const { encodeDatagramHeader } = await import('../../src/wire/datagram.js');
+  const { SwimReader, SwimWriter } = await import('../../src/wire/swim-codec.js');
+  const { SwimMessageType } = await import('../../src/wire/codes.js');
+  const writer = new SwimWriter(1400);
+  writer.begin(encodeDatagramHeader(null, false));
+  writer.ping(7, Buffer.from('b'));
+  const ping = writer.finish();
+  writer.begin(encodeDatagramHeader(null, false));
+  writer.ack(7);
+  const ack = writer.finish();
+  const spaced = (bytes: Buffer): string => bytes.toString('hex').replace(/(..)(?!$)/g, '$1 ');
+  t.match(protocol, `\`${spaced(ping)}\``, 'protocol.md shows the PING bytes');
+  t.match(protocol, `\`${spaced(ack)}\``, 'protocol.md shows the ACK bytes');
+  const reader = new SwimReader();
+  reader.reset(ping, 3, ping.length);
+  t.equal(reader.next(), SwimMessageType.PING);
+  t.equal(reader.number, 7);
+  t.equal(reader.id(), 'b');
+  t.equal(reader.next(), 0);
+});
