@@ -317,6 +317,14 @@ export function snapshotOf(core: SwimCore): unknown {
 
 // ---- one core, fed crafted datagrams ----
 
+export interface Sent {
+  atMs: number;
+  host: string;
+  port: number;
+  length: number;
+  messages: Message[];
+}
+
 // Core n0 at 10.0.0.1, driven by hand: `feed` delivers a datagram from node `from`'s address.
 export class Solo {
   nowMs = 0;
@@ -361,13 +369,35 @@ export class Solo {
     return -1;
   }
 
-  // Takes the events and outgoing datagrams so far.
-  drain(): { events: MembershipEvent[]; out: ReturnType<typeof outboxOf> } {
+  // Takes the events and outgoing datagrams since the last drain (also kept in `events`, `sent`).
+  drain(): { events: MembershipEvent[]; out: Sent[] } {
     const events = this.core.events.splice(0);
-    const out = outboxOf(this.core);
+    const out = outboxOf(this.core).map((o) => ({ ...o, atMs: this.nowMs }));
     this.core.clearOutbox();
     this.core.pushPulls.length = 0;
+    this.events.push(...events);
+    this.sent.push(...out);
     return { events, out };
+  }
+
+  readonly events: MembershipEvent[] = [];
+  readonly sent: Sent[] = [];
+
+  // Ticks at every deadline up to endMs, draining after each; with `answer`, every PING is
+  // ACKed by its target. Returns what was sent.
+  runTo(endMs: number, answer = false): Sent[] {
+    const first = this.sent.length;
+    this.drain();
+    for (let steps = 0; ; steps++) {
+      if (steps > 100_000) throw new Error(`no progress by ${this.nowMs} ms`);
+      const at = Math.max(this.core.nextDeadlineMs(), this.nowMs);
+      if (at > endMs) break;
+      if (answer) this.tickAnswering(at);
+      else this.tick(at);
+      this.drain();
+    }
+    this.nowMs = Math.max(this.nowMs, endMs);
+    return this.sent.slice(first);
   }
 
   statusOf(i: number): string | undefined {
