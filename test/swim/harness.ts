@@ -365,7 +365,7 @@ export class Solo {
   }
 
   indexOfHost(host: string): number {
-    for (let i = 0; i < 256; i++) if (hostOf(i) === host) return i;
+    for (let i = 0; i < 1024; i++) if (hostOf(i) === host) return i;
     return -1;
   }
 
