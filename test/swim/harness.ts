@@ -101,6 +101,12 @@ export class Harness {
     return new SwimCore(this.config, new MemberDirectory(), self, new SeededRandom(this.seed * 1000 + i), this.nowMs, incarnation);
   }
 
+  // Node i learns of node j as the simulator seeds it: alive, without news or events.
+  introduce(i: number, j: number, incarnation = 0): void {
+    const core = this.nodes[i]!;
+    core.seedMember(core.directory.intern(idOf(j), hostOf(j), UDP_PORT, TCP_PORT), incarnation, this.nowMs);
+  }
+
   node(i: number): SwimCore {
     return this.nodes[i]!;
   }
@@ -325,16 +331,16 @@ export interface Sent {
   messages: Message[];
 }
 
-// Core n0 at 10.0.0.1, driven by hand: `feed` delivers a datagram from node `from`'s address.
+// Core n0 at 10.0.0.1 (or n`self`), driven by hand: `feed` delivers a datagram from node `from`'s address.
 export class Solo {
   nowMs = 0;
   readonly core: SwimCore;
 
-  constructor(config: Partial<SwimConfig> = {}, seed = 1, incarnation = 0) {
+  constructor(config: Partial<SwimConfig> = {}, seed = 1, incarnation = 0, self = 0) {
     this.core = new SwimCore(
       testConfig(config),
       new MemberDirectory(),
-      { id: idOf(0), host: hostOf(0), udpPort: UDP_PORT, tcpPort: TCP_PORT },
+      { id: idOf(self), host: hostOf(self), udpPort: UDP_PORT, tcpPort: TCP_PORT },
       new SeededRandom(seed),
       0,
       incarnation,
