@@ -19,6 +19,8 @@ import { SwimMessageType } from './codes.js';
 
 export const SWIM_MESSAGE_HEADER_BYTES = 3;
 const STR_BYTES_MAX = 255;
+// Up to this length a byte loop copies faster than Buffer.copy (measured on Node 20).
+const SHORT_COPY_BYTES_MAX = 64;
 
 // Walks a payload. `next()` returns the next message's type, 0 at the end of the payload, or
 // -1 if the payload is malformed (the caller drops the whole datagram).
@@ -225,8 +227,16 @@ export class SwimWriter {
   }
 
   finish(): Buffer {
-    const packet = Buffer.allocUnsafe(this.offset);
-    this.scratch.copy(packet, 0, 0, this.offset);
+    const length = this.offset;
+    const packet = Buffer.allocUnsafe(length);
+    // Node 20's copy() of part of a buffer allocates a view of that part. A short datagram (an
+    // ACK, a bare PING) is copied byte by byte instead: faster at that size, and no allocation.
+    if (length <= SHORT_COPY_BYTES_MAX) {
+      const scratch = this.scratch;
+      for (let i = 0; i < length; i++) packet[i] = scratch[i]!;
+    } else {
+      this.scratch.copy(packet, 0, 0, length);
+    }
     return packet;
   }
 

@@ -3,6 +3,8 @@
 // unknown and random input.
 import { deepStrictEqual } from 'node:assert/strict';
 import { isUtf8 } from 'node:buffer';
+import v8 from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import fc from 'fast-check';
 import t from 'tap';
 import { AssertionError } from '../../src/lib/assert.js';
@@ -187,6 +189,57 @@ t.test('the writer fills a packet with a header and several messages', async (t)
   while (writer.remaining >= alive.length) writer.append(alive);
   t.throws(() => writer.append(alive), AssertionError);
   t.ok(writer.length <= 512);
+});
+
+t.test('finish() copies every length exactly, short (byte loop) and long (copy)', async (t) => {
+  const header = unhex('d7 01 00');
+  const writer = new SwimWriter(1400);
+  const ack = unhex('03 0004 01020304');
+  for (let count = 0; count <= 199; count++) {
+    writer.begin(header);
+    for (let i = 0; i < count; i++) writer.ack(0x01020304);
+    const packet = writer.finish();
+    const expected = Buffer.concat([header, ...Array.from({ length: count }, () => ack)]);
+    if (!packet.equals(expected)) t.fail(`${count} ACKs: ${packet.toString('hex')}`);
+  }
+  t.pass('3 to 1396 bytes');
+  t.end();
+});
+
+t.test('finish() of a short datagram allocates only the datagram', async (t) => {
+  // Regression: Buffer.copy of part of the scratch made a 96-byte view per packet in Node 20,
+  // so answering a PING allocated more than its ACK. Compared with Buffer.allocUnsafe alone.
+  v8.setFlagsFromString('--expose-gc');
+  const gc = runInNewContext('gc') as () => void;
+  const header = unhex('d7 01 00');
+  const writer = new SwimWriter(1400);
+  const ops = 2000;
+  let sink = 0;
+  const measure = (run: () => void): number => {
+    run(); // warm
+    let best = Infinity;
+    for (let attempt = 0; attempt < 5; attempt++) {
+      gc();
+      const before = process.memoryUsage().heapUsed;
+      run();
+      const grown = process.memoryUsage().heapUsed - before;
+      if (grown >= 0 && grown < best) best = grown;
+    }
+    return best / ops;
+  };
+  const baseline = measure(() => {
+    for (let i = 0; i < ops; i++) sink += Buffer.allocUnsafe(10).length;
+  });
+  const ack = measure(() => {
+    for (let i = 0; i < ops; i++) {
+      writer.begin(header);
+      writer.ack(i);
+      sink += writer.finish().length;
+    }
+  });
+  t.ok(sink > 0);
+  t.ok(ack < baseline + 24, `ACK: ${ack.toFixed(1)} B/op, allocUnsafe(10) alone ${baseline.toFixed(1)} B/op`);
+  t.end();
 });
 
 t.test('strings are 1..255 bytes', async (t) => {
