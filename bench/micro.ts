@@ -1,5 +1,6 @@
 // Micro-benchmarks of the single-node hot paths: codecs, the token hash, RESP parsing, storage,
-// the whole server GET path without sockets, and a hot-read cache against lmdb's mmap reads.
+// the whole server GET path without sockets, a hot-read cache against lmdb's mmap reads, and the
+// SWIM datagram codec and core's PING → ACK path.
 //
 // For every case it prints ops/s, ns/op and the bytes allocated per operation. Allocation is
 // measured by running N operations between a forced GC and a heap read, with a semi-space big
@@ -21,6 +22,7 @@ import { fileURLToPath } from 'node:url';
 import v8 from 'node:v8';
 import { Bench, hrtimeNow } from 'tinybench';
 import { limits } from '../src/lib/limits.js';
+import { SeededRandom } from '../src/lib/random.js';
 import { createRootLogger } from '../src/lib/log.js';
 import { TOKEN_BYTES, tokenOf, writeToken } from '../src/ring/token.js';
 import type { Connection } from '../src/server/connection.js';
@@ -29,12 +31,16 @@ import { RespSession } from '../src/server/resp-session.js';
 import type { Service } from '../src/server/service.js';
 import { ServerStats } from '../src/server/stats.js';
 import type { StorageEngine } from '../src/store/engine.js';
+import { swimConfig } from '../src/swim/config.js';
+import { SwimCore } from '../src/swim/core.js';
+import { MemberDirectory } from '../src/swim/directory.js';
 import { LmdbEngine } from '../src/store/lmdb-engine.js';
 import { MemoryEngine } from '../src/store/memory-engine.js';
 import { encodeRecord, RECORD_HEADER_BYTES, VersionedStore } from '../src/store/versioned-store.js';
 import { WriteAheadLog } from '../src/store/wal.js';
 import { writeVersion } from '../src/version/dvv.js';
-import { FrameFlag, Opcode } from '../src/wire/codes.js';
+import { FrameFlag, Opcode, SwimMessageType } from '../src/wire/codes.js';
+import { encodeDatagramHeader } from '../src/wire/datagram.js';
 import { encodeFrame, FrameDecoder, type FrameSink } from '../src/wire/frame.js';
 import {
   decodeBody,
@@ -47,11 +53,12 @@ import {
   type Span,
 } from '../src/wire/messages.js';
 import { respBulk, RespParser, type RespArgs, type RespSink } from '../src/wire/resp.js';
+import { encodeAlive, SwimReader, SwimWriter } from '../src/wire/swim-codec.js';
 
 // A semi-space of 64 MiB holds every allocation measurement below (at most a few MiB of young
 // objects each), so none of them is cut by a scavenge. Old space is raised for the 1M-key cache.
 const CHILD_FLAGS = ['--expose-gc', '--min-semi-space-size=64', '--max-semi-space-size=64', '--max-old-space-size=4096'];
-const SUITES = ['codec', 'resp', 'storage', 'server', 'cache'] as const;
+const SUITES = ['codec', 'resp', 'storage', 'server', 'cache', 'swim'] as const;
 type SuiteName = (typeof SUITES)[number];
 
 const NODE_ID = 'bench-node-1';
@@ -1015,12 +1022,149 @@ async function cacheSuite(): Promise<Row[]> {
   return rows;
 }
 
+// SWIM: datagrams as the UDP shell sees them. Ids and hosts the size of real ones (a hostname-like
+// id, an IPv4 address); the deltas are ALIVEs, the largest membership record.
+async function swimSuite(): Promise<Row[]> {
+  const header = encodeDatagramHeader(null, false);
+  const selfId = 'dkv-node-01.example';
+  const target = Buffer.from('dkv-node-02.example');
+  const deltas = [3, 4, 5].map((i) => encodeAlive(i, `dkv-node-0${i}.example`, `10.0.0.${i}`, 7946, 7947));
+  const writer = new SwimWriter(limits.datagramBytesMax);
+  const write = (seq: number, withDeltas: boolean, ack: boolean): Buffer => {
+    writer.begin(header);
+    if (ack) writer.ack(seq);
+    else writer.ping(seq, target);
+    if (withDeltas) for (const delta of deltas) writer.append(delta);
+    return writer.finish();
+  };
+  const ping0 = write(1, false, false);
+  const ping3 = write(1, true, false);
+  const ack3 = write(1, true, true);
+
+  const reader = new SwimReader();
+  // Walks a datagram as the core does: every message checked, fixed fields read, no strings.
+  const walk = (bytes: Buffer): number => {
+    reader.reset(bytes, header.length, bytes.length);
+    let acc = 0;
+    let type: number;
+    while ((type = reader.next()) > 0) {
+      acc += reader.number;
+      if (type === SwimMessageType.ALIVE) acc += reader.udpPort + reader.idBytes;
+      else if (type === SwimMessageType.PING && reader.idEquals(target)) acc++;
+    }
+    if (type < 0) throw new Error('malformed datagram in the bench');
+    return acc;
+  };
+
+  // A core that knows five members and has no news left to gossip: its answer to a PING is the
+  // bare ACK, a datagram of header + 7 bytes.
+  const directory = new MemberDirectory();
+  const core = new SwimCore(swimConfig(), directory, { id: selfId, host: '10.0.0.1', udpPort: 7946, tcpPort: 7947 }, new SeededRandom(1), 0);
+  for (let i = 2; i <= 6; i++) core.seedMember(directory.intern(`dkv-node-0${i}.example`, `10.0.0.${i}`, 7946, 7947), 0, 0);
+  writer.begin(header);
+  writer.ping(9, Buffer.from(selfId));
+  const pingSelf = writer.finish();
+  // The same PING carrying three ALIVEs the core already holds (stale news, as most gossip is).
+  const knownDeltas = [2, 3, 4].map((i) => encodeAlive(0, `dkv-node-0${i}.example`, `10.0.0.${i}`, 7946, 7947));
+  const pingSelf3 = Buffer.concat([pingSelf, ...knownDeltas]);
+  for (let i = 0; i < 100 && core.gossipPending > 0; i++) {
+    core.receive('10.0.0.2', 7946, pingSelf, 0);
+    core.clearOutbox();
+  }
+  if (core.gossipPending !== 0) throw new Error('the core still has news to gossip');
+  core.receive('10.0.0.2', 7946, pingSelf, 0);
+  const ackBytes = core.outbox[0]!.bytes.length;
+  if (core.outboxCount !== 1 || ackBytes !== header.length + 7) throw new Error(`expected one bare ACK, got ${core.outboxCount}`);
+  core.clearOutbox();
+  const packetsIn = core.stats.packetsIn;
+
+  const rows = await runCases('swim', [
+    {
+      name: 'SWIM encode PING',
+      batch: 1000,
+      run(n) {
+        let acc = 0;
+        for (let i = 0; i < n; i++) acc += write(i, false, false).length;
+        sink += acc;
+      },
+      note: () => `datagram ${ping0.length} B`,
+    },
+    {
+      name: 'SWIM encode PING + 3 ALIVE deltas',
+      batch: 1000,
+      run(n) {
+        let acc = 0;
+        for (let i = 0; i < n; i++) acc += write(i, true, false).length;
+        sink += acc;
+      },
+      note: () => `datagram ${ping3.length} B; deltas pre-encoded, as queued`,
+    },
+    {
+      name: 'SWIM decode PING + 3 ALIVE (reader walk)',
+      batch: 1000,
+      run(n) {
+        let acc = 0;
+        for (let i = 0; i < n; i++) acc += walk(ping3);
+        sink += acc;
+      },
+    },
+    {
+      name: 'SWIM decode ACK + 3 ALIVE (reader walk)',
+      batch: 1000,
+      run(n) {
+        let acc = 0;
+        for (let i = 0; i < n; i++) acc += walk(ack3);
+        sink += acc;
+      },
+    },
+    {
+      name: 'SwimCore.receive PING -> ACK',
+      batch: 1000,
+      run(n) {
+        for (let i = 0; i < n; i++) {
+          core.receive('10.0.0.2', 7946, pingSelf, 0);
+          core.clearOutbox();
+        }
+      },
+      note: () => `ACK datagram ${ackBytes} B`,
+    },
+    {
+      name: 'SwimCore.receive PING + 3 known ALIVEs -> ACK',
+      batch: 1000,
+      run(n) {
+        for (let i = 0; i < n; i++) {
+          core.receive('10.0.0.2', 7946, pingSelf3, 0);
+          core.clearOutbox();
+        }
+      },
+      note: () => 'stale news: ids and hosts decoded to strings',
+    },
+    {
+      name: `ACK alone: allocUnsafe(${ackBytes})`,
+      batch: 1000,
+      run(n) {
+        let acc = 0;
+        for (let i = 0; i < n; i++) acc += Buffer.allocUnsafe(ackBytes).length;
+        sink += acc;
+      },
+      note: () => 'baseline for SwimCore.receive',
+    },
+  ]);
+  if (core.stats.packetsIn === packetsIn || core.stats.packetsDropped !== 0 || core.gossipPending !== 0 || core.events.length !== 0) {
+    throw new Error('the core did not answer every PING without news');
+  }
+  printBeyondReply(rows, 'SwimCore.receive PING -> ACK', `ACK alone: allocUnsafe(${ackBytes})`, ackBytes);
+  printBeyondReply(rows, 'SwimCore.receive PING + 3 known ALIVEs -> ACK', `ACK alone: allocUnsafe(${ackBytes})`, ackBytes);
+  return rows;
+}
+
 const suites: Record<SuiteName, () => Promise<Row[]>> = {
   codec: codecSuite,
   resp: respSuite,
   storage: storageSuite,
   server: serverSuite,
   cache: cacheSuite,
+  swim: swimSuite,
 };
 
 // ---------------------------------------------------------------------------------------------
