@@ -4,8 +4,8 @@
 import t from 'tap';
 import { limits } from '../../src/lib/limits.js';
 import { encodeAlive, encodeDead, encodeLeft, encodeSuspect } from '../../src/wire/swim-codec.js';
-import { Harness, hostOf, idOf, messagesOf, snapshotOf, Solo, TCP_PORT, UDP_PORT } from './harness.js';
 import { SwimMessageType } from '../../src/wire/codes.js';
+import { Harness, hostOf, idOf, messagesOf, snapshotOf, Solo, TCP_PORT, UDP_PORT } from './harness.js';
 
 const aliveOf = (i: number, incarnation: number): Buffer => encodeAlive(incarnation, idOf(i), hostOf(i), UDP_PORT, TCP_PORT);
 const unhex = (text: string): Buffer => Buffer.from(text.replace(/ /g, ''), 'hex');
@@ -216,8 +216,7 @@ t.test('mergeState: records about this node are refuted; newer ALIVEs win', asyn
 t.test('mergeState: malformed state is refused without any change', async (t) => {
   const solo = soloInEveryState();
   const good = Buffer.concat([aliveOf(7, 0), encodeLeft(5, idOf(1)), encodeDead(5, idOf(2), idOf(9))]);
-  const notUtf8 = Buffer.concat([unhex('08 0006 00000009 01 ff'), Buffer.alloc(0)]);
-  notUtf8.writeUInt16BE(6, 1);
+  const notUtf8 = unhex('08 0006 00000009 01 ff');
   const tooMany = Buffer.concat(Array.from({ length: limits.membersMax + 1 }, () => encodeLeft(0, 'x')));
   const cases: Array<[string, Buffer]> = [
     ['truncated', good.subarray(0, good.length - 1)],

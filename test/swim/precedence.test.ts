@@ -1,8 +1,8 @@
 // The precedence rules at the top of core.ts, message by message against every state, and the
 // refutation of accusations against this node. One core fed crafted datagrams; nothing sleeps.
 import t from 'tap';
-import { encodeAlive, encodeDead, encodeLeft, encodeSuspect } from '../../src/wire/swim-codec.js';
 import { SwimMessageType } from '../../src/wire/codes.js';
+import { encodeAlive, encodeDead, encodeLeft, encodeSuspect } from '../../src/wire/swim-codec.js';
 import { hostOf, idOf, Solo, TCP_PORT, UDP_PORT } from './harness.js';
 
 const aliveOf = (i: number, incarnation: number): Buffer => encodeAlive(incarnation, idOf(i), hostOf(i), UDP_PORT, TCP_PORT);
