@@ -392,6 +392,8 @@ export class Solo {
   // Ticks at every deadline up to endMs, draining after each; with `answer`, every PING is
   // ACKed by its target. Returns what was sent.
   runTo(endMs: number, answer = false): Sent[] {
+    // A deadline already past (news queued outside a tick, say) is due now.
+    endMs = Math.max(endMs, this.nowMs);
     const first = this.sent.length;
     this.drain();
     for (let steps = 0; ; steps++) {
