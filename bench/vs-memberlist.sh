@@ -51,14 +51,14 @@ for n in $SIZES; do
   if [[ -n "$HARNESS" ]]; then
     echo "== memberlist N=$n (lan200, $TRIALS trials)"
     timeout 900 "$HARNESS" -n "$n" -config lan200 -trials "$TRIALS" -steady "${STEADY_S}s" -base "$BASE" -maxrun 12m \
-      -log "$WORK/ml_$n.log" | tee "$WORK/ml_$n.txt" | grep -E '^(steady|SUMMARY|  join known by ALL|  crash -> dead at ALL|  false)'
+      -log "$WORK/ml_$n.log" | tee "$WORK/ml_$n.txt" | grep -E '^(trial|steady|SUMMARY|  join known by ALL|  crash -> dead at ALL|  false)'
     ML_JOIN[$n]=$(median_of "$WORK/ml_$n.txt" 'join known by ALL')
     ML_DEAD[$n]=$(median_of "$WORK/ml_$n.txt" 'crash -> dead at ALL')
     BASE=$((BASE + 200))
   fi
   echo "== dkv N=$n (same settings, $TRIALS trials)"
   timeout 1200 node dist/bench/membership.js detect --nodes "$n" --trials "$TRIALS" --steady "$STEADY_S" | tee "$WORK/dkv_$n.txt" |
-    grep -E '^(steady|SUMMARY|  join known by ALL|  crash -> dead at ALL|  false)'
+    grep -E '^(trial|steady|SUMMARY|  join known by ALL|  crash -> dead at ALL|  false)'
   DKV_JOIN[$n]=$(median_of "$WORK/dkv_$n.txt" 'join known by ALL')
   DKV_DEAD[$n]=$(median_of "$WORK/dkv_$n.txt" 'crash -> dead at ALL')
 done

@@ -630,9 +630,12 @@ export class SwimCore {
         this.onAck(r.number);
         return;
       case SwimMessageType.NACK:
-        if (this.probeTarget >= 0 && r.number === this.probeSeq) {
+        if (this.probeTarget >= 0 && r.number === this.probeSeq && !this.probeAcked) {
           this.nacksReceived++;
           this.stats.nacksIn++;
+          // Every member asked has answered that the target is silent: the probe has failed,
+          // and waiting out the interval would only delay the suspicion.
+          if (this.nacksReceived === this.nacksExpected) this.finishProbe(nowMs);
         }
         return;
       case SwimMessageType.ALIVE:
