@@ -295,6 +295,11 @@ export class RespSession implements Session, RespSink {
       for (const [name, value] of Object.entries(snapshot)) lines.push(`${name}:${value}`);
       lines.push('');
     }
+    if (section === 'membership') {
+      lines.push('# Membership');
+      for (const [name, value] of Object.entries(snapshot)) if (name.startsWith('swim')) lines.push(`${name}:${value}`);
+      lines.push('');
+    }
     if (section === 'all' || section === 'default' || section === 'everything' || section === 'keyspace') {
       lines.push('# Keyspace', `db0:keys=${this.service.store.liveKeys},expires=0,avg_ttl=0`, '');
     }
