@@ -63,7 +63,10 @@ export function swimConfig(overrides: Partial<SwimConfig> = {}): SwimConfig {
   positive('pushPullIntervalMs');
   positive('deadRetentionMs');
   positive('awarenessMax');
-  positive('packetBytesMax', 512);
+  // The largest member record (an ALIVE with a 255-byte id and host) is 523 bytes; behind a
+  // datagram header it must fit one packet, or it could never be gossiped. 576 is also the
+  // datagram size every IPv4 host must accept.
+  positive('packetBytesMax', 576);
   if (config.probeTimeoutMs > config.probeIntervalMs) {
     throw new DkvError(
       'BAD_REQUEST',

@@ -1,5 +1,6 @@
 // dkvd's command line: flags, start line, errors, signals, identity.
 import { writeFileSync } from 'node:fs';
+import { createSocket } from 'node:dgram';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import t from 'tap';
@@ -10,7 +11,24 @@ import { run } from '../helpers/run.js';
 t.test('--help lists every flag', async (t) => {
   const result = await run(process.execPath, [DKVD, '--help']);
   t.equal(result.code, 0);
-  for (const flag of ['--host', '--udp', '--tcp', '--data', '--node-id', '--storage', '--log-level']) {
+  for (const flag of [
+    '--host',
+    '--udp',
+    '--tcp',
+    '--data',
+    '--node-id',
+    '--storage',
+    '--log-level',
+    '--join',
+    '--advertise',
+    '--probe-interval',
+    '--probe-timeout',
+    '--suspicion-mult',
+    '--indirect-checks',
+    '--gossip-interval',
+    '--push-pull-interval',
+    '--seed',
+  ]) {
     t.match(result.stdout, flag);
   }
 });
@@ -35,6 +53,34 @@ t.test('a taken port: one line on stderr and a non-zero exit', async (t) => {
   t.not(result.code, 0);
   t.equal(result.stderr.trim().split('\n').length, 1, result.stderr);
   t.match(result.stderr, `cannot listen on tcp 127.0.0.1:${port}: the address is in use`);
+});
+
+t.test('a taken UDP port: one line on stderr and a non-zero exit', async (t) => {
+  const blocker = createSocket('udp4');
+  await new Promise<void>((resolve) => blocker.bind(0, '127.0.0.1', resolve));
+  t.teardown(() => blocker.close());
+  const port = blocker.address().port;
+  const dataDir = tempDir();
+  t.teardown(() => removeDir(dataDir));
+  const result = await run(process.execPath, [DKVD, '--tcp', '0', '--udp', String(port), '--data', dataDir]);
+  t.not(result.code, 0);
+  t.equal(result.stderr.trim().split('\n').length, 1, result.stderr);
+  t.match(result.stderr, `cannot listen on udp 127.0.0.1:${port}: the address is in use`);
+});
+
+t.test('bad membership flags: one line naming the flag, and a non-zero exit', async (t) => {
+  const cases: Array<[string[], string]> = [
+    [['--probe-interval', '0'], '--probe-interval must be an integer of at least 1'],
+    [['--probe-interval', '100', '--probe-timeout', '200'], 'must not exceed the probe interval'],
+    [['--join', 'nohost'], '--join: "nohost" is not host:port'],
+    [['--seed', 'x'], '--seed must be a non-negative integer'],
+  ];
+  for (const [args, message] of cases) {
+    const result = await run(process.execPath, [DKVD, '--tcp', '0', '--udp', '0', '--storage', 'memory', ...args]);
+    t.equal(result.code, 1, args.join(' '));
+    t.equal(result.stderr.trim().split('\n').length, 1, result.stderr);
+    t.match(result.stderr, message);
+  }
 });
 
 t.test('an unusable data directory: one line on stderr and a non-zero exit', async (t) => {

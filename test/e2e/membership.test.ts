@@ -2,7 +2,7 @@
 // comes last, then a crash, a pause shorter than the suspicion timeout, a restart and a
 // graceful leave. Probes every 200 ms (memberlist's LAN profile with every time divided by 5)
 // keep it quick.
-import { createServer } from 'node:net';
+import { connect, createServer } from 'node:net';
 import t from 'tap';
 import { DkvClient, type Member } from '../../src/client/client.js';
 import { DKV_CLI, removeDir, startDkvd, tempDir, type Dkvd } from '../helpers/dkvd.js';
@@ -153,4 +153,17 @@ t.test('eight dkvd processes: converge, crash, pause, restart, leave', async (t)
     t.type(stats[name], 'number', `STATS has ${name}`);
   }
   t.ok(Number(stats.swimProbes) > 0, 'probes counted');
+
+  // RESP INFO membership, inline as nc would send it.
+  const info = await new Promise<string>((resolve, reject) => {
+    const socket = connect(nodes[0]!.tcpPort, '127.0.0.1', () => socket.end('INFO membership\r\n'));
+    let text = '';
+    socket.setEncoding('utf8');
+    socket.on('data', (chunk: string) => (text += chunk));
+    socket.on('end', () => resolve(text));
+    socket.on('error', reject);
+    socket.setTimeout(5000, () => socket.destroy(new Error('no INFO reply within 5 s')));
+  });
+  t.match(info, /# Membership\r\n/);
+  t.match(info, new RegExp(`swimMembersAlive:${NODES - 1}\\r\\n`), 'INFO membership counts the alive members: all but the one that left');
 });

@@ -8,7 +8,7 @@ import { limits } from '../../src/lib/limits.js';
 import { DATAGRAM_MAGIC, DATAGRAM_VERSION, SwimMessageType } from '../../src/wire/codes.js';
 import { encodeDatagramHeader } from '../../src/wire/datagram.js';
 import { encodeAlive, encodeDead, encodeLeft, encodeSuspect } from '../../src/wire/swim-codec.js';
-import { ack, datagram, hostOf, idOf, nack, ping, pingReq, snapshotOf, Solo, TCP_PORT, UDP_PORT } from './harness.js';
+import { ack, datagram, hostOf, idOf, nack, ping, pingReq, snapshotOf, Solo, TCP_PORT, UDP_PORT } from '../helpers/swim-harness.js';
 
 const unhex = (text: string): Buffer => Buffer.from(text.replace(/ /g, ''), 'hex');
 const aliveOf = (i: number, incarnation: number): Buffer => encodeAlive(incarnation, idOf(i), hostOf(i), UDP_PORT, TCP_PORT);

@@ -5,7 +5,7 @@ import t from 'tap';
 import { GossipQueue } from '../../src/swim/gossip-queue.js';
 import { SwimMessageType } from '../../src/wire/codes.js';
 import { encodeAlive, encodeLeft, SwimWriter } from '../../src/wire/swim-codec.js';
-import { HEADER, hostOf, idOf, messagesOf, Solo, TCP_PORT, UDP_PORT } from './harness.js';
+import { HEADER, hostOf, idOf, messagesOf, Solo, TCP_PORT, UDP_PORT } from '../helpers/swim-harness.js';
 
 // A message of exactly `bytes` bytes about `subject` (a LEFT with a padded id).
 function news(subject: number, bytes = 12, incarnation = 0): Buffer {
@@ -119,7 +119,7 @@ function crowded(count: number, config = {}): Solo {
 }
 
 t.test('core: packets never exceed packetBytesMax, however much news waits', async (t) => {
-  for (const packetBytesMax of [512, 1400]) {
+  for (const packetBytesMax of [576, 1400]) {
     const solo = crowded(300, { packetBytesMax });
     t.equal(solo.core.gossipPending, 301, 'every ALIVE queued (and our own)');
     const sent = solo.runTo(3000, true);

@@ -5,7 +5,7 @@ import t from 'tap';
 import { limits } from '../../src/lib/limits.js';
 import { encodeAlive, encodeDead, encodeLeft, encodeSuspect } from '../../src/wire/swim-codec.js';
 import { SwimMessageType } from '../../src/wire/codes.js';
-import { Harness, hostOf, idOf, messagesOf, snapshotOf, Solo, TCP_PORT, UDP_PORT } from './harness.js';
+import { Harness, hostOf, idOf, messagesOf, snapshotOf, Solo, TCP_PORT, UDP_PORT } from '../helpers/swim-harness.js';
 
 const aliveOf = (i: number, incarnation: number): Buffer => encodeAlive(incarnation, idOf(i), hostOf(i), UDP_PORT, TCP_PORT);
 const unhex = (text: string): Buffer => Buffer.from(text.replace(/ /g, ''), 'hex');

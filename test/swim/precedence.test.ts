@@ -3,7 +3,7 @@
 import t from 'tap';
 import { SwimMessageType } from '../../src/wire/codes.js';
 import { encodeAlive, encodeDead, encodeLeft, encodeSuspect } from '../../src/wire/swim-codec.js';
-import { hostOf, idOf, Solo, TCP_PORT, UDP_PORT } from './harness.js';
+import { hostOf, idOf, Solo, TCP_PORT, UDP_PORT } from '../helpers/swim-harness.js';
 
 const aliveOf = (i: number, incarnation: number): Buffer => encodeAlive(incarnation, idOf(i), hostOf(i), UDP_PORT, TCP_PORT);
 

@@ -18,7 +18,7 @@ import {
   Solo,
   TCP_PORT,
   UDP_PORT,
-} from './harness.js';
+} from '../helpers/swim-harness.js';
 
 const { PING, PING_REQ, ACK, NACK, SUSPECT } = SwimMessageType;
 const aliveOf = (i: number, incarnation: number): Buffer => encodeAlive(incarnation, idOf(i), hostOf(i), UDP_PORT, TCP_PORT);

@@ -5,7 +5,7 @@ import { AssertionError } from '../../src/lib/assert.js';
 import { Suspicion, suspicionTimeoutMinMs, suspicionTimeoutMs } from '../../src/swim/suspicion.js';
 import { SwimMessageType } from '../../src/wire/codes.js';
 import { encodeAlive, encodeSuspect } from '../../src/wire/swim-codec.js';
-import { hostOf, idOf, Solo, TCP_PORT, UDP_PORT } from './harness.js';
+import { hostOf, idOf, Solo, TCP_PORT, UDP_PORT } from '../helpers/swim-harness.js';
 
 const aliveOf = (i: number, incarnation: number): Buffer => encodeAlive(incarnation, idOf(i), hostOf(i), UDP_PORT, TCP_PORT);
 
