@@ -73,10 +73,17 @@ function entries(node: Dkvd, msg: string, member?: string): LogEntry[] {
   return out;
 }
 
-async function startNode(id: string, seedPort: number | null, storage = String(values.storage)): Promise<Dkvd> {
+async function startNode(id: string, seedPort: number | null, logLevel = 'info'): Promise<Dkvd> {
   const node = await startDkvd({
-    storage: storage as 'memory' | 'lmdb',
-    args: ['--node-id', id, ...SWIM_FLAGS, ...(seedPort === null ? [] : ['--join', `127.0.0.1:${seedPort}`])],
+    storage: String(values.storage) as 'memory' | 'lmdb',
+    args: [
+      '--node-id',
+      id,
+      '--log-level',
+      logLevel,
+      ...SWIM_FLAGS,
+      ...(seedPort === null ? [] : ['--join', `127.0.0.1:${seedPort}`]),
+    ],
   });
   everyone.push(node);
   live.push(node);
@@ -170,7 +177,8 @@ async function detect(): Promise<void> {
     // Join: from the joiner's "joining" line until every member already up has logged it alive.
     const observers = [...live];
     const joinerId = `j${String(trial).padStart(3, '0')}`;
-    const joiner = await startNode(joinerId, seed.tcpPort);
+    // At debug level a joiner logs failed join attempts, which explain a slow join.
+    const joiner = await startNode(joinerId, seed.tcpPort, 'debug');
     const joined = await until(() => observers.every((o) => entries(o, 'member alive', joinerId).length > 0));
     const t0 = entries(joiner, 'joining')[0]?.time ?? NaN;
     const joinTimes = observers.map((o) => (entries(o, 'member alive', joinerId)[0]?.time ?? NaN) - t0);
@@ -178,6 +186,11 @@ async function detect(): Promise<void> {
     if (joined) {
       joinAll.push(joinSummary.max);
       joinMedian.push(joinSummary.median);
+    }
+    if (!joined || joinSummary.max > 1000) {
+      const late = observers.filter((o) => (entries(o, 'member alive', joinerId)[0]?.time ?? Infinity) - t0 > 1000);
+      console.log(`  slow join: late at ${late.map((o) => o.nodeId).join(', ')}; joiner's log:`);
+      for (const line of joiner.logLines.filter((l) => l.includes('"component":"swim"')).slice(0, 8)) console.log(`    ${line}`);
     }
     await sleep(1000);
     // Crash: SIGKILL a random member other than the seed.
