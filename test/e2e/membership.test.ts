@@ -2,6 +2,7 @@
 // comes last, then a crash, a pause shorter than the suspicion timeout, a restart and a
 // graceful leave. Probes every 200 ms (memberlist's LAN profile with every time divided by 5)
 // keep it quick.
+import { createSocket } from 'node:dgram';
 import { connect, createServer } from 'node:net';
 import t from 'tap';
 import { DkvClient, type Member } from '../../src/client/client.js';
@@ -166,4 +167,37 @@ t.test('eight dkvd processes: converge, crash, pause, restart, leave', async (t)
   });
   t.match(info, /# Membership\r\n/);
   t.match(info, new RegExp(`swimMembersAlive:${NODES - 1}\\r\\n`), 'INFO membership counts the alive members: all but the one that left');
+});
+
+t.test('garbage on the UDP port is dropped and counted; the node keeps serving', async (t) => {
+  const node = await startDkvd({ storage: 'memory', args: SWIM_FLAGS });
+  t.teardown(async () => {
+    await node.kill();
+    removeDir(node.dataDir);
+  });
+  const datagrams = [
+    Buffer.from('hello'), // not a dkv datagram
+    Buffer.from([0xd7]), // truncated header
+    Buffer.from([0xd7, 0x02, 0x00, 0x01, 0x00, 0x04, 0, 0, 0, 1]), // unknown version
+    Buffer.from([0xd7, 0x01, 0x00, 0x63, 0x00, 0x04, 0, 0, 0, 1]), // unknown message type
+    Buffer.from([0xd7, 0x01, 0x00, 0x03, 0x00, 0x09, 0, 0, 0, 1]), // body longer than the datagram
+    Buffer.alloc(1401, 0xd7), // over 1,400 bytes
+  ];
+  const socket = createSocket('udp4');
+  t.teardown(() => socket.close());
+  for (const datagram of datagrams) {
+    await new Promise<void>((resolve, reject) => socket.send(datagram, node.udpPort, '127.0.0.1', (e) => (e ? reject(e) : resolve())));
+  }
+  const client = new DkvClient({ port: node.tcpPort });
+  t.teardown(() => client.close());
+  let dropped = 0;
+  for (let i = 0; i < 50 && dropped < datagrams.length; i++) {
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    dropped = Number((await client.stats()).swimPacketsDropped);
+  }
+  t.equal(dropped, datagrams.length, 'every bad datagram counted in swimPacketsDropped');
+  const members = await client.members();
+  t.same(members.map((m) => [m.id, m.state]), [[node.nodeId, 'alive']], 'membership unchanged');
+  await client.put('k', 'v');
+  t.equal((await client.get('k'))?.values[0]?.toString(), 'v', 'still serving');
 });
