@@ -100,3 +100,40 @@ function compareSiblings(a: Sibling, b: Sibling): number {
   if (a.node !== b.node) return a.node < b.node ? -1 : 1;
   return a.counter - b.counter;
 }
+
+// The union of two replicas' versions of one key (DVV-set sync): a sibling survives unless the
+// other side's clock has seen its dot and dropped it; the clocks join. Commutative, associative
+// and idempotent, and it never makes a dot: replication, hinted handoff and read repair all merge
+// with it. Concurrent deletions stay as separate nil siblings (collapsing them would break
+// associativity); a later write with a context covers them all.
+export function mergeVersions(a: Versioned | undefined, b: Versioned | undefined): Versioned | undefined {
+  if (a === undefined) return b;
+  if (b === undefined) return a;
+  const siblings: Sibling[] = [];
+  const keep = (mine: Versioned, theirs: Versioned): void => {
+    for (const s of mine.siblings) {
+      if (siblings.some((k) => k.node === s.node && k.counter === s.counter)) continue;
+      const held = theirs.siblings.some((o) => o.node === s.node && o.counter === s.counter);
+      if (held || !covers(theirs.clock, s.node, s.counter)) siblings.push(s);
+    }
+  };
+  keep(a, b);
+  keep(b, a);
+  siblings.sort(byDot);
+  return { clock: joinClocks(a.clock, b.clock), siblings };
+}
+
+// Two replicas hold the same versions: what a merge would not change.
+export function sameVersions(a: Versioned | undefined, b: Versioned | undefined): boolean {
+  if (a === undefined || b === undefined) return a === b;
+  if (a.clock.length !== b.clock.length || a.siblings.length !== b.siblings.length) return false;
+  for (let i = 0; i < a.clock.length; i++) {
+    if (a.clock[i]![0] !== b.clock[i]![0] || a.clock[i]![1] !== b.clock[i]![1]) return false;
+  }
+  const dots = new Set(a.siblings.map((s) => `${s.counter}:${s.node}`));
+  return b.siblings.every((s) => dots.has(`${s.counter}:${s.node}`));
+}
+
+function byDot(a: Sibling, b: Sibling): number {
+  return a.node < b.node ? -1 : a.node > b.node ? 1 : a.counter - b.counter;
+}
