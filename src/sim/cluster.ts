@@ -318,6 +318,13 @@ export class SimCluster {
     });
   }
 
+  // An operator-initiated push-pull (a `join` of a running node through another): the way two
+  // sides that declared each other dead during a long partition learn of each other again.
+  pushPull(source: number, target: number): void {
+    assert(this.isUp(source), 'the initiator is running');
+    this.startPushPull(source, target, -1);
+  }
+
   // Runs `action` at virtual time atMs (not before now).
   at(atMs: number, action: (nowMs: number) => void): void {
     const slot = this.allocSlot(EventKind.ACTION);
