@@ -66,10 +66,9 @@ export function writeVersion(
   for (const sibling of current?.siblings ?? []) {
     if (!covers(seen, sibling.node, sibling.counter)) siblings.push(sibling);
   }
-  // A deletion that supersedes everything leaves a tombstone: one null sibling.
-  if (value !== null || siblings.length === 0 || siblings.some((s) => s.value !== null)) {
-    siblings.push({ node, counter, tsMs, value });
-  }
+  // A deletion leaves a tombstone with its own dot, even beside other tombstones: a later write
+  // whose context saw those but not this one must keep it as a concurrent deletion.
+  siblings.push({ node, counter, tsMs, value });
   if (siblings.length > limits.siblingsMax) {
     throw new DkvError(
       'SIBLINGS_EXCEEDED',
