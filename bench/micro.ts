@@ -14,6 +14,7 @@
 //   npm run bench                      every suite
 //   node dist/bench/micro.js server    one or more suites by name
 
+import { ClusterView } from '../src/coordinator/cluster-view.js';
 import { fork } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -410,9 +411,13 @@ function serviceOf(store: VersionedStore): Service {
     nowMs: () => 0,
     shuttingDown: false,
     statsSnapshot: () => ({}),
-    // The bench serves GET and PUT only: membership opcodes never reach it.
+    // The bench serves one node's GET and PUT: membership and the coordinator are never reached.
     get membership(): never {
       throw new Error('no membership in the micro-benchmark');
+    },
+    cluster: new ClusterView(NODE_ID, { host: '127.0.0.1', tcpPort: 0 }, 3, 256),
+    get coordinator(): never {
+      throw new Error('no coordinator in the micro-benchmark');
     },
     leave: () => Promise.reject(new Error('no membership in the micro-benchmark')),
   };

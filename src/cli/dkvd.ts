@@ -2,6 +2,7 @@
 import { randomInt } from 'node:crypto';
 import sade from 'sade';
 import { isDkvError } from '../lib/errors.js';
+import { limits } from '../lib/limits.js';
 import { createRootLogger, LOG_LEVELS, type LogLevel } from '../lib/log.js';
 import { DKV_VERSION, DkvNode } from '../server/node.js';
 import { LAN_CONFIG, swimConfig, type SwimConfig } from '../swim/config.js';
@@ -23,6 +24,11 @@ interface Flags {
   'indirect-checks': number;
   'gossip-interval': number;
   'push-pull-interval': number;
+  replicas: number;
+  'read-quorum': number;
+  'write-quorum': number;
+  'write-wait': number;
+  'request-timeout': number;
 }
 
 function fail(message: string): never {
@@ -60,6 +66,11 @@ sade('dkvd', true)
   .option('--indirect-checks', 'SWIM: members asked to probe indirectly (K)', LAN_CONFIG.indirectChecks)
   .option('--gossip-interval', 'SWIM: ms between gossip rounds', LAN_CONFIG.gossipIntervalMs)
   .option('--push-pull-interval', 'SWIM: ms between full member-list exchanges', LAN_CONFIG.pushPullIntervalMs)
+  .option('--replicas', 'Replicas of each key (N)', 3)
+  .option('--read-quorum', 'Replicas a GET reads (R) unless the request says', 2)
+  .option('--write-quorum', 'Replicas a PUT or DELETE waits for (W) unless the request says', 2)
+  .option('--write-wait', 'ms a write waits for W replicas to become reachable before it fails', 3000)
+  .option('--request-timeout', 'ms a request may take across replicas unless it says', 5000)
   .option('--seed', 'Seed for membership\'s random choices (default: random; logged)')
   .example('--tcp 7001 --udp 7000 --data ./dkv-data')
   .example('--tcp 7011 --udp 7010 --data ./dkv-data-2 --join 127.0.0.1:7001')
@@ -81,6 +92,14 @@ sade('dkvd', true)
     } catch (error) {
       fail(isDkvError(error) ? error.message : String(error));
     }
+    const replicas = integer(flags.replicas, 'replicas', 1);
+    if (replicas > limits.replicasMax) fail(`--replicas must be at most ${limits.replicasMax}`);
+    const readQuorum = integer(flags['read-quorum'], 'read-quorum', 1);
+    const writeQuorum = integer(flags['write-quorum'], 'write-quorum', 1);
+    if (readQuorum > replicas || writeQuorum > replicas) fail('--read-quorum and --write-quorum must not exceed --replicas');
+    const writeWaitMs = integer(flags['write-wait'], 'write-wait', 0);
+    const requestTimeoutMs = integer(flags['request-timeout'], 'request-timeout', 1);
+    if (requestTimeoutMs > limits.requestTimeoutMsMax) fail(`--request-timeout must be at most ${limits.requestTimeoutMsMax}`);
     const join = flags.join === undefined ? [] : String(flags.join).split(',').map((s) => s.trim()).filter((s) => s !== '');
     for (const peer of join) {
       if (!/^(\[[0-9a-fA-F:]+\]|[^:]+):\d{1,5}$/.test(peer)) fail(`--join: "${peer}" is not host:port`);
@@ -103,6 +122,11 @@ sade('dkvd', true)
           advertiseHost: flags.advertise === undefined ? undefined : String(flags.advertise),
           join,
           swim,
+          replicas,
+          readQuorum,
+          writeQuorum,
+          writeWaitMs,
+          requestTimeoutMs,
           seed,
           logLevel,
           logPretty,

@@ -67,6 +67,8 @@ export interface MputEntry {
 interface Pending {
   opcode: number;
   deadlineMs: number;
+  // Resolve with the reply body's bytes, undecoded (errors are still decoded).
+  raw: boolean;
   resolve: (body: unknown) => void;
   reject: (error: DkvError) => void;
 }
@@ -116,6 +118,12 @@ export class DkvClient implements FrameSink {
 
   get inFlight(): number {
     return this.pending.size;
+  }
+
+  // Not connected, and waiting out the backoff after a failed connection attempt: a request now
+  // would wait for it.
+  get backingOff(): boolean {
+    return this.socket === null && performance.now() < this.lastFailureMs + this.reconnectDelayMs;
   }
 
   async get(key: Key, options: { timeoutMs?: number } = {}): Promise<GetResult | null> {
@@ -191,13 +199,22 @@ export class DkvClient implements FrameSink {
   // Sends one request; resolves with its decoded reply body. `body` is encoded as msgpack
   // unless it is already an encoded Buffer.
   async request(opcode: number, body: unknown, timeoutMs = this.timeoutMs): Promise<unknown> {
+    return this.send(opcode, body, timeoutMs, false);
+  }
+
+  // Like request, but resolves with the reply body's bytes (a copy), undecoded.
+  async requestRaw(opcode: number, body: unknown, timeoutMs = this.timeoutMs): Promise<Buffer> {
+    return (await this.send(opcode, body, timeoutMs, true)) as Buffer;
+  }
+
+  private async send(opcode: number, body: unknown, timeoutMs: number, raw: boolean): Promise<unknown> {
     if (this.closed) throw new DkvError('CONNECTION_CLOSED', 'the client is closed');
     const socket = this.socket ?? (await this.ensureConnected());
     const requestId = this.nextRequestId;
     this.nextRequestId = this.nextRequestId === 0xffffffff ? 1 : this.nextRequestId + 1;
     const frame = frameOf(opcode, requestId, body);
     return new Promise<unknown>((resolve, reject) => {
-      this.pending.set(requestId, { opcode, deadlineMs: performance.now() + timeoutMs, resolve, reject });
+      this.pending.set(requestId, { opcode, deadlineMs: performance.now() + timeoutMs, raw, resolve, reject });
       if (this.sweepTimer === null) this.sweepTimer = setInterval(this.sweep, DEADLINE_SWEEP_MS);
       socket.write(frame);
     });
@@ -211,6 +228,10 @@ export class DkvClient implements FrameSink {
       pending.reject(new DkvError('PROTOCOL_VIOLATION', 'server sent a frame without the REPLY flag'));
       return;
     }
+    if (pending.raw && opcode === pending.opcode) {
+      pending.resolve(Buffer.from(bytes.subarray(start, end)));
+      return;
+    }
     let body: unknown;
     try {
       body = decodeBody(bytes, start, end);
@@ -219,8 +240,12 @@ export class DkvClient implements FrameSink {
       return;
     }
     if (opcode === Opcode.ERROR) {
-      const error = body as { code?: unknown; message?: unknown };
-      pending.reject(DkvError.fromWire(Number(error.code), String(error.message)));
+      const error = body as { code?: unknown; message?: unknown; answered?: unknown; needed?: unknown };
+      const details =
+        typeof error.answered === 'number' && typeof error.needed === 'number'
+          ? { answered: error.answered, needed: error.needed }
+          : undefined;
+      pending.reject(DkvError.fromWire(Number(error.code), String(error.message), details));
     } else if (opcode !== pending.opcode) {
       pending.reject(new DkvError('PROTOCOL_VIOLATION', `reply opcode ${opcode} answers ${pending.opcode}`));
     } else {

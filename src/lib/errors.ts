@@ -4,13 +4,18 @@ export { ErrorCode, type ErrorCodeName };
 
 // Operating errors: every one carries a stable code. Callers branch on `code`, never on text.
 export class DkvError extends Error {
+  // Numbers a caller may act on (QUORUM_FAILED's `answered` and `needed`); they cross the wire
+  // as fields of the ERROR body.
+  readonly details: Readonly<Record<string, number>> | undefined;
+
   constructor(
     readonly code: ErrorCodeName,
     message: string,
-    options?: ErrorOptions,
+    options?: ErrorOptions & { details?: Record<string, number> },
   ) {
     super(message, options);
     this.name = 'DkvError';
+    this.details = options?.details;
   }
 
   get wireCode(): number {
@@ -18,10 +23,10 @@ export class DkvError extends Error {
   }
 
   // An error received on the wire. An unknown number (a newer server) keeps its number.
-  static fromWire(code: number, message: string): DkvError {
+  static fromWire(code: number, message: string, details?: Record<string, number>): DkvError {
     const name = ERROR_CODE_NAMES.get(code);
     if (name === undefined) return new DkvError('INTERNAL', `error ${code}: ${message}`);
-    return new DkvError(name, message);
+    return new DkvError(name, message, details === undefined ? undefined : { details });
   }
 }
 

@@ -79,5 +79,16 @@ export const limits = {
   // PING_REQs this node is relaying at once. Each lives one probe timeout; a flood of them is
   // dropped rather than turned into a flood of pings.
   swimRelaysMax: 256,
+  // Replicas of a key (N) and so the largest R or W a request may ask for.
+  replicasMax: 7,
+  // The longest per-request timeout a client may ask a coordinator for.
+  requestTimeoutMsMax: 60_000,
+  // Hints a node holds for replicas that were down. Each holds one key's versions; past the bound
+  // new hints are refused (the write still needs W other acknowledgements) and counted, and
+  // anti-entropy must repair what they would have carried.
+  hintsMax: 100_000,
+  // A hint older than this is dropped: a replica down for longer needs a full repair anyway
+  // (Cassandra's max_hint_window is also 3 hours).
+  hintAgeMsMax: 3 * 60 * 60 * 1000,
 } as const;
 

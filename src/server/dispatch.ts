@@ -13,11 +13,16 @@ import {
   decodeMgetRequest,
   decodeMputRequest,
   decodePutRequest,
+  decodeReplicaPut,
+  readQuorumOptions,
+  type QuorumOptions,
   encodeBodyShared,
   NOT_FOUND_REPLY,
   readGetKeyInPlace,
   type Span,
 } from '../wire/messages.js';
+import { assert } from '../lib/assert.js';
+import type { ClusterView } from '../coordinator/cluster-view.js';
 import type { Connection, Session } from './connection.js';
 import type { Service } from './service.js';
 
@@ -54,8 +59,13 @@ export class NativeSession implements Session, FrameSink {
     try {
       if ((flags & FrameFlag.REPLY) !== 0) throw new DkvError('BAD_REQUEST', 'a client must not send reply frames');
       if (service.shuttingDown) throw new DkvError('SHUTTING_DOWN', 'the node is shutting down');
-      if (opcode === Opcode.GET) {
-        this.get(requestId, bytes, start, end);
+      // With one member, this node holds every key: GET reads its own copy in place.
+      if (opcode === Opcode.GET && service.cluster.size === 1) {
+        this.get(opcode, requestId, bytes, start, end);
+        return;
+      }
+      if (opcode === Opcode.REPLICA_GET) {
+        this.get(opcode, requestId, bytes, start, end);
         return;
       }
       const name = OPCODE_NAMES.get(opcode);
@@ -77,16 +87,40 @@ export class NativeSession implements Session, FrameSink {
         case Opcode.MGET:
           this.mget(requestId, decodeMgetRequest(body));
           return;
+        case Opcode.GET: {
+          const key = decodeKeyRequest(body, 'GET');
+          const options = readQuorumOptions(body);
+          this.later(opcode, requestId, service.coordinator.get(key, options), (reply) => this.withRing(reply, options));
+          return;
+        }
         case Opcode.PUT: {
           const put = decodePutRequest(body);
-          this.later(opcode, requestId, service.store.write(put.key, put.value, put.context), putReply);
+          const options = readQuorumOptions(body);
+          const written =
+            service.cluster.size === 1
+              ? service.store.write(put.key, put.value, put.context)
+              : service.coordinator.write(put.key, put.value, put.context, options);
+          this.later(opcode, requestId, written, (result) => this.withRing(putReply(result), options));
           return;
         }
         case Opcode.DELETE: {
           const del = decodeDeleteRequest(body);
-          this.later(opcode, requestId, service.store.write(del.key, null, del.context), deleteReply);
+          const options = readQuorumOptions(body);
+          const written =
+            service.cluster.size === 1
+              ? service.store.write(del.key, null, del.context)
+              : service.coordinator.write(del.key, null, del.context, options);
+          this.later(opcode, requestId, written, (result) => this.withRing(deleteReply(result), options));
           return;
         }
+        case Opcode.REPLICA_PUT: {
+          const put = decodeReplicaPut(body);
+          this.later(opcode, requestId, service.coordinator.replicaPut(put.key, put.versions, put.hintFor), () => EMPTY_MAP);
+          return;
+        }
+        case Opcode.ROUTING:
+          this.reply(opcode, requestId, routingOf(service.cluster));
+          return;
         case Opcode.PUSH_PULL: {
           const state = (body as { state?: unknown } | null)?.state;
           if (!(state instanceof Uint8Array)) throw new DkvError('BAD_REQUEST', 'PUSH_PULL needs {state: bin}');
@@ -112,9 +146,11 @@ export class NativeSession implements Session, FrameSink {
     }
   }
 
-  private get(requestId: number, bytes: Buffer, start: number, end: number): void {
+  // GET of this node's own copy, straight from the engine's buffer into the reply. REPLICA_GET
+  // answers a tombstone's versions too (a coordinator merges them); GET answers it as not found.
+  private get(opcode: number, requestId: number, bytes: Buffer, start: number, end: number): void {
     const service = this.service;
-    service.stats.countRequest('GET');
+    service.stats.countRequest(opcode === Opcode.GET ? 'GET' : 'REPLICA_GET');
     let record: Buffer | undefined;
     if (readGetKeyInPlace(bytes, start, end, this.keySpan)) {
       record = service.store.readRecord(bytes, this.keySpan.start, this.keySpan.end);
@@ -122,7 +158,7 @@ export class NativeSession implements Session, FrameSink {
       const key = decodeKeyRequest(decodeBody(bytes, start, end), 'GET');
       record = service.store.readRecord(key, 0, key.length);
     }
-    const found = record !== undefined && !recordIsTombstone(record);
+    const found = record !== undefined && (opcode === Opcode.REPLICA_GET || !recordIsTombstone(record));
     const body: Buffer = record !== undefined && found ? record : NOT_FOUND;
     const bodyStart = found ? RECORD_HEADER_BYTES : 0;
     const bodyBytes = body.length - bodyStart;
@@ -134,14 +170,32 @@ export class NativeSession implements Session, FrameSink {
     const connection = this.connection;
     const offset = connection.reserve(FRAME_HEADER_BYTES + bodyBytes);
     if (offset < 0) {
-      connection.send(encodeFrame(Opcode.GET, FrameFlag.REPLY, requestId, body, bodyStart));
+      connection.send(encodeFrame(opcode, FrameFlag.REPLY, requestId, body, bodyStart));
       return;
     }
     const out = connection.outputSlab;
     // fill() copies the body without the view object Buffer#copy from an offset creates; the
     // record's two header bytes land where the frame header then goes.
     out.fill(body, offset + FRAME_HEADER_BYTES - bodyStart, offset + FRAME_HEADER_BYTES + bodyBytes);
-    writeFrameHeader(out, offset, bodyBytes, Opcode.GET, FrameFlag.REPLY, requestId);
+    writeFrameHeader(out, offset, bodyBytes, opcode, FrameFlag.REPLY, requestId);
+  }
+
+  // A reply to a request that routed by another ring carries this node's checksum, so the
+  // client knows to fetch ROUTING again.
+  private withRing<T extends Record<string, unknown>>(reply: T | Buffer, options: QuorumOptions): T | Buffer {
+    const checksum = this.service.cluster.checksum;
+    if (options.ring === undefined || options.ring === checksum) return reply;
+    this.service.stats.staleRingReplies++;
+    if (!Buffer.isBuffer(reply)) return { ...reply, ring: checksum };
+    // A GET reply body: a msgpack map of three entries becomes one of four.
+    const withRing = Buffer.allocUnsafe(reply.length + 10);
+    reply.copy(withRing);
+    assert(withRing[0] === 0x83, 'a GET reply body is a map of three');
+    withRing[0] = 0x84;
+    withRing.write('\xa4ring', reply.length, 'latin1');
+    withRing[reply.length + 5] = 0xce;
+    withRing.writeUInt32BE(checksum, reply.length + 6);
+    return withRing;
   }
 
   private mget(requestId: number, keys: Uint8Array[]): void {
@@ -183,7 +237,13 @@ export class NativeSession implements Session, FrameSink {
     };
   }
 
+  // A Buffer is a body already encoded (a GET reply from the coordinator); anything else is
+  // encoded here.
   private reply(opcode: number, requestId: number, body: unknown): void {
+    if (Buffer.isBuffer(body)) {
+      this.connection.send(encodeFrame(opcode, FrameFlag.REPLY, requestId, body));
+      return;
+    }
     const bytes = encodeBodyShared(body);
     this.connection.send(encodeFrame(opcode, FrameFlag.REPLY, requestId, Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length)));
   }
@@ -213,18 +273,28 @@ export class NativeSession implements Session, FrameSink {
   }
 }
 
-// The GET reply frame of a stored record, whose body is the record after its header. It is the
-// only allocation of a GET: Buffer#copy from a non-zero offset makes a Uint8Array view per call
-// on Node 20 (96 bytes), fill() copies from the start of its source without one. The record's
-// header lands on the last RECORD_HEADER_BYTES of the frame header, which writeFrameHeader then
-// overwrites. fill() reads the source's true size, not the `length` lmdb patches onto its shared
-// buffer, and copies no more than the frame holds.
-function putReply(result: WriteResult): unknown {
+function putReply(result: WriteResult): Record<string, unknown> {
   return { context: result.context };
 }
 
-function deleteReply(result: WriteResult): unknown {
+function deleteReply(result: WriteResult): Record<string, unknown> {
   return { existed: result.existed, context: result.context };
+}
+
+const EMPTY_MAP = {};
+
+// ROUTING: the ring as this node has it (protocol.md, "Cluster").
+function routingOf(cluster: ClusterView): unknown {
+  return {
+    ring: cluster.checksum,
+    vnodes: cluster.vnodes,
+    replicas: cluster.replicasN,
+    members: cluster.members().map((m) => ({
+      id: m.id,
+      tcpAddress: `${m.address.host}:${m.address.tcpPort}`,
+      state: m.status,
+    })),
+  };
 }
 
 function arrayHeader(count: number): Buffer {
@@ -241,6 +311,6 @@ export function asDkvError(error: unknown): DkvError {
 }
 
 export function errorFrame(requestId: number, error: DkvError): Buffer {
-  const body = encodeBodyShared({ code: error.wireCode, name: error.code, message: error.message });
+  const body = encodeBodyShared({ code: error.wireCode, name: error.code, message: error.message, ...error.details });
   return encodeFrame(Opcode.ERROR, FrameFlag.REPLY, requestId, Buffer.from(body.buffer, body.byteOffset, body.length));
 }

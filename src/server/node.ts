@@ -14,6 +14,11 @@ import { VersionedStore } from '../store/versioned-store.js';
 import { WriteAheadLog } from '../store/wal.js';
 import type { SwimConfig } from '../swim/config.js';
 import { Membership } from '../swim/membership.js';
+import type { MembershipEvent } from '../swim/core.js';
+import { ClusterView } from '../coordinator/cluster-view.js';
+import { Coordinator } from '../coordinator/coordinator.js';
+import { HintedHandoff } from '../coordinator/hinted-handoff.js';
+import { PeerPool } from '../coordinator/peer-pool.js';
 import { Connection } from './connection.js';
 import { NativeSession } from './dispatch.js';
 import { RespSession } from './resp-session.js';
@@ -34,6 +39,12 @@ export interface NodeOptions {
   // Peers' TCP addresses (host:port) to join the cluster through.
   join?: string[] | undefined;
   swim: SwimConfig;
+  // Replicas per key (N), and the R and W a request gets unless it names its own.
+  replicas: number;
+  readQuorum: number;
+  writeQuorum: number;
+  requestTimeoutMs: number;
+  writeWaitMs: number;
   // Seeds membership's random choices; logged at start.
   seed: number;
   logLevel: LogLevel;
@@ -43,6 +54,9 @@ export interface NodeOptions {
 // Connections still open this long after shutdown begins are cut.
 const SHUTDOWN_GRACE_MS = 5000;
 const NODE_ID_PATTERN = /^[A-Za-z0-9._-]{1,64}$/;
+// Virtual nodes per member: the largest member's share stays within 1.16x the mean for 3 to 100
+// members, and a lookup costs about 0.2 us (npm run bench:ring; protocol.md, "Ring").
+export const RING_VNODES = 256;
 
 export class DkvNode implements Service {
   readonly version = DKV_VERSION;
@@ -52,6 +66,10 @@ export class DkvNode implements Service {
   private stopping = false;
   private tcpServer: Server | null = null;
   private membershipHandle: Membership | null = null;
+  private clusterView: ClusterView | null = null;
+  private coordinatorHandle: Coordinator | null = null;
+  private peers: PeerPool | null = null;
+  private hints: HintedHandoff | null = null;
   // Called when a fatal fault (the membership worker failing) or a LEAVE asks the node to stop.
   onStopRequested: (why: string) => void = () => undefined;
 
@@ -86,6 +104,7 @@ export class DkvNode implements Service {
       const store = new VersionedStore(engine, nodeId, Date.now, wal);
       node = new DkvNode(options, nodeId, store, wal, log);
       await node.listenTcp();
+      node.startCluster();
       await node.startMembership();
       return node;
     } catch (error) {
@@ -104,6 +123,18 @@ export class DkvNode implements Service {
 
   get udpAddress(): { host: string; port: number } {
     return { host: this.options.host, port: this.membership.udpPort };
+  }
+
+  get cluster(): ClusterView {
+    const view = this.clusterView;
+    if (view === null) throw new DkvError('SHUTTING_DOWN', 'the node is starting');
+    return view;
+  }
+
+  get coordinator(): Coordinator {
+    const coordinator = this.coordinatorHandle;
+    if (coordinator === null) throw new DkvError('SHUTTING_DOWN', 'the node is starting');
+    return coordinator;
   }
 
   get membership(): Membership {
@@ -134,6 +165,39 @@ export class DkvNode implements Service {
     });
   }
 
+  // The data path's side of the cluster: the ring and health view, connections to peers, hints
+  // and the coordinator. Membership events keep the view current.
+  private startCluster(): void {
+    const o = this.options;
+    const view = new ClusterView(this.nodeId, { host: o.advertiseHost ?? o.host, tcpPort: this.tcpAddress.port }, o.replicas, RING_VNODES);
+    const peers = new PeerPool(view);
+    const hints = new HintedHandoff(this.store.engine, view, peers, this.log.child({ component: 'hints' }), () => this.nowMs());
+    this.clusterView = view;
+    this.peers = peers;
+    this.hints = hints;
+    this.coordinatorHandle = new Coordinator(
+      view,
+      this.store,
+      peers,
+      hints,
+      {
+        readQuorum: o.readQuorum,
+        writeQuorum: o.writeQuorum,
+        requestTimeoutMs: o.requestTimeoutMs,
+        writeWaitMs: o.writeWaitMs,
+      },
+      this.log.child({ component: 'coordinator' }),
+    );
+    hints.start();
+  }
+
+  private readonly onMemberEvent = (event: MembershipEvent): void => {
+    const view = this.clusterView;
+    if (view === null) return;
+    view.update(event.id, event.status, { host: event.host, tcpPort: event.tcpPort });
+    if (event.status === 'alive') this.hints?.deliver(event.id);
+  };
+
   private async startMembership(): Promise<void> {
     const o = this.options;
     const swimLog = this.log.child({ component: 'swim' });
@@ -154,6 +218,7 @@ export class DkvNode implements Service {
         o.logLevel,
         o.logPretty,
         swimLog,
+        this.onMemberEvent,
         (error) => this.onStopRequested(`membership failed: ${error.message}`),
       );
     } catch (error) {
@@ -218,6 +283,30 @@ export class DkvNode implements Service {
       cpuSystemMicros: cpu.system,
     };
     if (this.membershipHandle !== null) Object.assign(snapshot, this.membershipHandle.statsSnapshot());
+    if (this.clusterView !== null) {
+      snapshot.ringMembers = this.clusterView.size;
+      snapshot.ringChecksum = this.clusterView.checksum;
+      snapshot.staleRingReplies = s.staleRingReplies;
+    }
+    const c = this.coordinatorHandle?.stats;
+    if (c !== undefined) {
+      snapshot.coordinatorGets = c.gets;
+      snapshot.coordinatorWrites = c.writes;
+      snapshot.replicaReadsSent = c.replicaReadsSent;
+      snapshot.replicaWritesSent = c.replicaWritesSent;
+      snapshot.hintedWritesSent = c.hintedWritesSent;
+      snapshot.forwards = c.forwards;
+      snapshot.readRepairs = c.readRepairs;
+      snapshot.quorumFailures = c.quorumFailures;
+      snapshot.replicaTimeouts = c.replicaTimeouts;
+    }
+    const h = this.hints?.stats;
+    if (h !== undefined) {
+      snapshot.hintsStored = h.stored;
+      snapshot.hintsDelivered = h.delivered;
+      snapshot.hintsDropped = h.dropped;
+      snapshot.hintsPending = h.pending;
+    }
     for (const [name, count] of s.requests) snapshot[`requests.${name}`] = count;
     for (const [name, count] of s.errors) snapshot[`errors.${name}`] = count;
     return snapshot;
@@ -242,6 +331,8 @@ export class DkvNode implements Service {
     const server = this.tcpServer;
     if (server !== null && server.listening) await new Promise<void>((resolve) => server.close(() => resolve()));
     await this.membershipHandle?.stop();
+    this.hints?.stop();
+    await this.peers?.close();
   }
 }
 

@@ -5,8 +5,8 @@
 import { DkvError } from '../lib/errors.js';
 import { limits } from '../lib/limits.js';
 import { isTombstone, winnerOf, type Versioned } from '../version/dvv.js';
-import { readSingleValueInPlace, type Span } from '../wire/messages.js';
-import { recordIsTombstone, RECORD_HEADER_BYTES } from '../store/versioned-store.js';
+import { decodeVersionsBody, readSingleValueInPlace, type QuorumOptions, type Span } from '../wire/messages.js';
+import { recordIsTombstone, RECORD_HEADER_BYTES, type WriteResult } from '../store/versioned-store.js';
 import {
   RESP_EMPTY_ARRAY,
   RESP_NIL,
@@ -102,7 +102,7 @@ export class RespSession implements Session, RespSink {
       this.connection.requestStarted();
       return;
     }
-    if (this.queue.length === 0 && args.count === 2 && nameIs(args, GET) && this.getInPlace(args)) return;
+    if (this.queue.length === 0 && args.count === 2 && nameIs(args, GET) && this.service.cluster.size === 1 && this.getInPlace(args)) return;
     const slot = this.start(args);
     if (slot === null) return;
     this.queue.push(slot);
@@ -201,7 +201,8 @@ export class RespSession implements Session, RespSink {
     return respError(`${dkvError.code} ${dkvError.message}`);
   }
 
-  private get(args: RespArgs): Buffer {
+  private get(args: RespArgs): Buffer | Promise<Buffer> {
+    if (this.service.cluster.size > 1) return this.clusterRead(keyOf(args, 1)).then(bulkOfWinner);
     const keyStart = args.starts[1]!;
     const keyEnd = args.ends[1]!;
     if (keyEnd - keyStart > limits.keyBytesMax) checkedKey(args, 1);
@@ -238,23 +239,44 @@ export class RespSession implements Session, RespSink {
     }
     const key = checkedKey(args, 1);
     const value = checkedValue(args, 2);
-    return this.service.store.write(key, value, undefined).then(() => RESP_OK);
+    return this.write(key, value).then(() => RESP_OK);
+  }
+
+  // Across the cluster: the coordinator with the node's default R and W.
+  private clusterRead(key: Uint8Array): Promise<Versioned | undefined> {
+    return this.service.coordinator.get(key, DEFAULT_QUORUM).then(decodeVersionsBody);
+  }
+
+  private write(key: Uint8Array, value: Uint8Array | null): Promise<WriteResult> {
+    if (this.service.cluster.size === 1) return this.service.store.write(key, value, undefined);
+    return this.service.coordinator.write(key, value, undefined, DEFAULT_QUORUM);
   }
 
   private async del(args: RespArgs): Promise<Buffer> {
     const keys = checkedKeys(args, 1, 1);
-    const results = await Promise.all(keys.map((key) => this.service.store.write(key, null, undefined)));
+    const results = await Promise.all(keys.map((key) => this.write(key, null)));
     return respInteger(results.filter((r) => r.existed).length);
   }
 
-  private exists(args: RespArgs): Buffer {
+  private exists(args: RespArgs): Buffer | Promise<Buffer> {
     const keys = checkedKeys(args, 1, 1);
+    if (this.service.cluster.size > 1) {
+      return Promise.all(keys.map((key) => this.clusterRead(key))).then((values) =>
+        respInteger(values.filter((v) => v !== undefined && !isTombstone(v)).length),
+      );
+    }
     return respInteger(keys.filter((key) => this.service.store.exists(key)).length);
   }
 
-  private mget(args: RespArgs): Buffer {
+  private mget(args: RespArgs): Buffer | Promise<Buffer> {
     const keys = checkedKeys(args, 1, 1);
-    const parts = [respArrayHeader(keys.length)];
+    const header = respArrayHeader(keys.length);
+    if (this.service.cluster.size > 1) {
+      return Promise.all(keys.map((key) => this.clusterRead(key))).then((values) =>
+        Buffer.concat([header, ...values.map(bulkOfWinner)]),
+      );
+    }
+    const parts = [header];
     for (const key of keys) parts.push(bulkOfWinner(this.service.store.read(key)));
     return Buffer.concat(parts);
   }
@@ -269,7 +291,7 @@ export class RespSession implements Session, RespSink {
     // Keys and values are checked before any write starts, so a bad pair writes nothing.
     const entries: Array<[Uint8Array, Uint8Array]> = [];
     for (let i = 1; i < args.count; i += 2) entries.push([checkedKey(args, i), checkedValue(args, i + 1)]);
-    for (const [key, value] of entries) writes.push(this.service.store.write(key, value, undefined));
+    for (const [key, value] of entries) writes.push(this.write(key, value));
     await Promise.all(writes);
     return RESP_OK;
   }
@@ -495,6 +517,9 @@ function checkedKeys(args: RespArgs, from: number, step: number): Buffer[] {
   }
   return keys;
 }
+
+const DEFAULT_QUORUM: QuorumOptions = { r: undefined, w: undefined, timeoutMs: undefined, ring: undefined, forwarded: false };
+
 
 function bulkOfWinner(value: Versioned | undefined): Buffer {
   if (value === undefined || isTombstone(value)) return RESP_NIL;

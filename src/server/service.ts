@@ -2,6 +2,8 @@
 import type { Logger } from '../lib/log.js';
 import type { VersionedStore } from '../store/versioned-store.js';
 import type { Membership } from '../swim/membership.js';
+import type { ClusterView } from '../coordinator/cluster-view.js';
+import type { Coordinator } from '../coordinator/coordinator.js';
 import type { ServerStats } from './stats.js';
 
 export interface Service {
@@ -14,6 +16,9 @@ export interface Service {
   // Set once the node has begun to shut down: new requests get SHUTTING_DOWN.
   readonly shuttingDown: boolean;
   readonly membership: Membership;
+  // The ring and members' health, and the coordinator of requests across replicas.
+  readonly cluster: ClusterView;
+  readonly coordinator: Coordinator;
   // Leaves the cluster gracefully, then stops the node.
   leave(): Promise<void>;
   // The STATS reply and INFO's fields: name → value.

@@ -14,6 +14,8 @@ export class ServerStats {
   readonly errors = new Map<string, number>();
   protocolErrors = 0;
   readsPaused = 0;
+  // Replies that told a client its ring checksum was stale.
+  staleRingReplies = 0;
 
   constructor(nowMs: number) {
     this.startedAtMs = nowMs;

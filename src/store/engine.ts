@@ -14,6 +14,14 @@ export interface StorageEngine {
   flushed(): Promise<void>;
   // Every record in key order; the buffers are copies.
   records(): Iterable<[key: Buffer, record: Buffer]>;
+  // Hinted handoff: versions held for a replica that was down, until it is back. Each hint is
+  // durable once putHint resolves; a deleted hint may come back after a crash (delivering it
+  // twice is harmless: replicas merge).
+  getHint(key: Uint8Array): Buffer | undefined;
+  putHint(key: Uint8Array, value: Uint8Array): Promise<void>;
+  deleteHint(key: Uint8Array): Promise<void>;
+  // Every hint in key order; the buffers are copies.
+  hints(): Iterable<[key: Buffer, value: Buffer]>;
   getMeta(name: string): string | undefined;
   // Resolves once the value is on disk.
   putMeta(name: string, value: string): Promise<void>;

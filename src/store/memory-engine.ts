@@ -1,12 +1,13 @@
 import type { StorageEngine } from './engine.js';
 
-const DONE = Promise.resolve();
+const DONE: Promise<void> = Promise.resolve();
 
 // Records in memory, for the simulator and `--storage memory`. Nothing survives the process.
 export class MemoryEngine implements StorageEngine {
   readonly kind = 'memory' as const;
   private readonly data = new Map<string, Buffer>();
   private readonly meta = new Map<string, string>();
+  private readonly hintMap = new Map<string, Buffer>();
 
   getRecord(key: Uint8Array): Buffer | undefined {
     return this.data.get(latin1(key));
@@ -24,6 +25,26 @@ export class MemoryEngine implements StorageEngine {
   *records(): Iterable<[Buffer, Buffer]> {
     const keys = [...this.data.keys()].sort();
     for (const key of keys) yield [Buffer.from(key, 'latin1'), Buffer.from(this.data.get(key)!)];
+  }
+
+  getHint(key: Uint8Array): Buffer | undefined {
+    const value = this.hintMap.get(latin1(key));
+    return value === undefined ? undefined : Buffer.from(value);
+  }
+
+  putHint(key: Uint8Array, value: Uint8Array): Promise<void> {
+    this.hintMap.set(latin1(key), Buffer.from(value));
+    return DONE;
+  }
+
+  deleteHint(key: Uint8Array): Promise<void> {
+    this.hintMap.delete(latin1(key));
+    return DONE;
+  }
+
+  *hints(): Iterable<[Buffer, Buffer]> {
+    const keys = [...this.hintMap.keys()].sort();
+    for (const key of keys) yield [Buffer.from(key, 'latin1'), Buffer.from(this.hintMap.get(key)!)];
   }
 
   getMeta(name: string): string | undefined {

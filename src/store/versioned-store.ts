@@ -11,7 +11,7 @@ import { DkvError } from '../lib/errors.js';
 import { limits } from '../lib/limits.js';
 import { TOKEN_BYTES, writeToken } from '../ring/token.js';
 import { FRAME_HEADER_BYTES } from '../wire/codes.js';
-import { isTombstone, writeVersion, type Clock, type Versioned } from '../version/dvv.js';
+import { isTombstone, mergeVersions, writeVersion, type Clock, type Versioned } from '../version/dvv.js';
 import {
   decodeBody,
   decodeGetReply,
@@ -28,6 +28,13 @@ import type { WalStats, WriteAheadLog } from './wal.js';
 export const RECORD_FORMAT = 1;
 export const RECORD_HEADER_BYTES = 2;
 export const RecordFlag = { TOMBSTONE: 0x01 } as const;
+
+export interface LocalWrite {
+  // The key's record after the write (format byte, flags, GET reply body).
+  record: Buffer;
+  result: WriteResult;
+  durable: Promise<void>;
+}
 
 export interface WriteResult {
   // The clock after the write, encoded as a client context.
@@ -130,9 +137,15 @@ export class VersionedStore {
 
   // Writes `value` (null deletes) with the client's context; resolves when durable.
   async write(key: Uint8Array, value: Uint8Array | null, context: Clock | undefined): Promise<WriteResult> {
-    if (this.failure !== null) {
-      throw new DkvError('STORAGE_FAILED', `storage failed earlier: ${this.failure.message}`, { cause: this.failure });
-    }
+    const local = this.writeLocal(key, value, context);
+    await local.durable;
+    return local.result;
+  }
+
+  // A write as a coordinator makes it: the new record at once (to send to the other replicas
+  // while this one syncs), and a promise that resolves once it is durable here.
+  writeLocal(key: Uint8Array, value: Uint8Array | null, context: Clock | undefined): LocalWrite {
+    this.checkHealthy();
     const storeKey = Buffer.from(this.storeKey(key, 0, key.length));
     const currentRecord = this.pending.get(storeKey)?.record ?? this.engine.getRecord(storeKey);
     const tsMs = this.wallClockMs();
@@ -163,6 +176,36 @@ export class VersionedStore {
         );
       }
     }
+    return {
+      record,
+      result: { context: nextContext, existed },
+      durable: this.persist(storeKey, record, Number(live) - Number(existed)),
+    };
+  }
+
+  // Merges versions another replica holds (replication, hinted handoff, read repair) into this
+  // key's; resolves with the merged versions once they are durable. Never makes a new dot.
+  async merge(key: Uint8Array, incoming: Versioned): Promise<Versioned> {
+    this.checkHealthy();
+    const storeKey = Buffer.from(this.storeKey(key, 0, key.length));
+    const currentRecord = this.pending.get(storeKey)?.record ?? this.engine.getRecord(storeKey);
+    const current = currentRecord === undefined ? undefined : decodeRecord(copyRecord(currentRecord));
+    const merged = mergeVersions(current, incoming)!;
+    const existed = current !== undefined && !isTombstone(current);
+    await this.persist(storeKey, encodeRecord(merged), Number(!isTombstone(merged)) - Number(existed));
+    return merged;
+  }
+
+  private checkHealthy(): void {
+    if (this.failure !== null) {
+      throw new DkvError('STORAGE_FAILED', `storage failed earlier: ${this.failure.message}`, { cause: this.failure });
+    }
+  }
+
+  // Makes `record` the key's newest and resolves once it is durable; then counts the live-key
+  // delta (deltas of one key's writes add up to the right total whatever order their writes
+  // finish in).
+  private async persist(storeKey: Buffer, record: Buffer, liveDelta: number): Promise<void> {
     assert(record[0] === RECORD_FORMAT, 'a record starts with its format');
     const entry: PendingWrite = { storeKey, record };
     this.pending.set(entry);
@@ -177,10 +220,7 @@ export class VersionedStore {
       else this.commitTimer ??= setTimeout(this.commitPending, limits.storeCommitDelayMs);
       await this.wal.append(storeKey, record);
     }
-    // Counted once durable. Deltas of one key's writes add up to the right total whatever order
-    // their writes finish in.
-    this.liveKeyCount += Number(live) - Number(existed);
-    return { context: nextContext, existed };
+    this.liveKeyCount += liveDelta;
   }
 
   // Hands the engine every write it does not have yet, in one transaction.

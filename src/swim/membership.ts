@@ -22,9 +22,6 @@ interface Waiter {
 type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
 
 export class Membership {
-  // Every member this node knows other than itself, as of the last event the worker sent: what
-  // the data path asks about peers (a read of this map, no round trip to the worker).
-  readonly peers = new Map<string, MembershipEvent>();
   private readonly waiters = new Map<number, Waiter>();
   private nextRequestId = 1;
   private readonly stats: Float64Array;
@@ -35,15 +32,13 @@ export class Membership {
     readonly udpPort: number,
     sharedStats: SharedArrayBuffer,
     private readonly log: Logger,
+    onEvent: (event: MembershipEvent) => void,
     onFatal: (error: Error) => void,
   ) {
     this.stats = new Float64Array(sharedStats);
     worker.on('message', (message: WorkerReply) => {
       if (message.type === 'events') {
-        for (const event of message.events) {
-          if (event.status === 'forgotten') this.peers.delete(event.id);
-          else this.peers.set(event.id, event);
-        }
+        for (const event of message.events) onEvent(event);
       } else if (message.type === 'reply') {
         const waiter = this.waiters.get(message.requestId);
         if (waiter === undefined) return;
@@ -74,6 +69,8 @@ export class Membership {
     logLevel: LogLevel,
     logPretty: boolean,
     log: Logger,
+    // Every change of another member's state, as the worker applies it.
+    onEvent: (event: MembershipEvent) => void,
     onFatal: (error: Error) => void,
   ): Promise<Membership> {
     const sharedStats = new SharedArrayBuffer(SHARED_STAT_NAMES.length * 8);
@@ -84,7 +81,7 @@ export class Membership {
         if (message.type === 'ready') {
           worker.off('message', onMessage);
           worker.off('error', reject);
-          resolve(new Membership(worker, message.udpPort, sharedStats, log, onFatal));
+          resolve(new Membership(worker, message.udpPort, sharedStats, log, onEvent, onFatal));
         } else if (message.type === 'bindFailed') {
           worker.off('message', onMessage);
           void worker.terminate();

@@ -69,6 +69,9 @@ export function writeVersion(
   // A deletion leaves a tombstone with its own dot, even beside other tombstones: a later write
   // whose context saw those but not this one must keep it as a concurrent deletion.
   siblings.push({ node, counter, tsMs, value });
+  // Siblings in dot order, as merges leave them: replicas holding the same versions hold the
+  // same bytes.
+  siblings.sort(byDot);
   if (siblings.length > limits.siblingsMax) {
     throw new DkvError(
       'SIBLINGS_EXCEEDED',

@@ -22,6 +22,11 @@ export const Opcode = {
   PUSH_PULL: 0x09,
   MEMBERS: 0x0a,
   LEAVE: 0x0b,
+  // The ring and the cluster (protocol.md, "Cluster").
+  ROUTING: 0x0c,
+  // Node to node: one replica's own versions of a key, and a merge of versions into them.
+  REPLICA_GET: 0x10,
+  REPLICA_PUT: 0x11,
   ERROR: 0x7f,
 } as const;
 export type OpcodeName = keyof typeof Opcode;
@@ -51,6 +56,10 @@ export const ErrorCode = {
   OVERLOADED: 11,
   INTERNAL: 12,
   REPLY_TOO_LARGE: 13,
+  // Fewer replicas answered than the request's R or W needed.
+  QUORUM_FAILED: 14,
+  // The request's timeout passed before R or W replicas answered.
+  REPLICA_TIMEOUT: 15,
 
   TIMEOUT: 100,
   CONNECTION_CLOSED: 101,

@@ -30,7 +30,8 @@ const bodyDecoder = new Decoder({
   maxStrLength: limits.frameBytesMax,
   maxBinLength: limits.frameBytesMax,
   maxArrayLength: limits.respArgsMax,
-  maxMapLength: 64,
+  // STATS is the largest map (about 80 counters, plus one per request kind and error seen).
+  maxMapLength: 512,
   maxExtLength: 0,
 });
 
@@ -271,6 +272,60 @@ export function decodeDeleteRequest(body: unknown): DeleteRequest {
   return { key: readKey(map.key), context: readContext(map.context) };
 }
 
+// Per-request quorum settings of GET, PUT and DELETE (protocol.md, "Cluster"): all optional.
+export interface QuorumOptions {
+  r: number | undefined;
+  w: number | undefined;
+  timeoutMs: number | undefined;
+  // The ring checksum the client routed by; a reply carries the node's own when they differ.
+  ring: number | undefined;
+  // Set by a node that forwards a PUT or DELETE to a replica: the replica coordinates it
+  // whatever its own ring says, so that two nodes with different rings cannot bounce a write.
+  forwarded: boolean;
+}
+
+export function readQuorumOptions(body: unknown): QuorumOptions {
+  const map = asMap(body, 'request');
+  return {
+    r: optionalInt(map.r, 'r', 1, limits.replicasMax),
+    w: optionalInt(map.w, 'w', 1, limits.replicasMax),
+    timeoutMs: optionalInt(map.timeoutMs, 'timeoutMs', 1, limits.requestTimeoutMsMax),
+    ring: optionalInt(map.ring, 'ring', 0, 0xffffffff),
+    forwarded: map.forwarded === true,
+  };
+}
+
+function optionalInt(value: unknown, what: string, min: number, max: number): number | undefined {
+  if (value === undefined || value === null) return undefined;
+  if (!Number.isInteger(value) || (value as number) < min || (value as number) > max) {
+    throw new DkvError('BAD_REQUEST', `${what} must be an integer from ${min} to ${max}`);
+  }
+  return value as number;
+}
+
+// REPLICA_PUT: {key, versions: bin (a GET reply body), hint?: str (the replica it is held for)}.
+export interface ReplicaPut {
+  key: Uint8Array;
+  versions: Versioned;
+  hintFor: string | undefined;
+}
+
+export function decodeReplicaPut(body: unknown): ReplicaPut {
+  const map = asMap(body, 'REPLICA_PUT');
+  const versions = map.versions;
+  if (!(versions instanceof Uint8Array)) throw new DkvError('BAD_REQUEST', 'REPLICA_PUT versions must be bin');
+  let decoded: Versioned;
+  try {
+    decoded = versionedFromReply(decodeGetReply(decodeBody(versions, 0, versions.length)));
+  } catch (error) {
+    throw new DkvError('BAD_REQUEST', `REPLICA_PUT versions: ${(error as Error).message}`);
+  }
+  if (map.hint !== undefined && (typeof map.hint !== 'string' || map.hint.length === 0 || map.hint.length > 64)) {
+    throw new DkvError('BAD_REQUEST', 'REPLICA_PUT hint must be a node id');
+  }
+  return { key: readKey(map.key), versions: decoded, hintFor: map.hint as string | undefined };
+}
+
 export function decodeMgetRequest(body: unknown): Uint8Array[] {
   return readArray(asMap(body, 'MGET').keys, 'MGET keys').map((key) => readKey(key));
 }
@@ -327,6 +382,12 @@ export function decodeGetReply(body: unknown): GetReply {
 }
 
 // The versioned value a GET reply (or a stored record body) describes.
+// The versions in a GET reply body (undefined for a key with none).
+export function decodeVersionsBody(body: Uint8Array): Versioned | undefined {
+  const reply = decodeGetReply(decodeBody(body, 0, body.length));
+  return reply.versions.length === 0 ? undefined : versionedFromReply(reply);
+}
+
 export function versionedFromReply(reply: GetReply): Versioned {
   const clock = reply.context === null ? [] : (readContext(reply.context) ?? []);
   const siblings: Sibling[] = reply.values.map((value, i) => {

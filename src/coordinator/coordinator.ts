@@ -1,0 +1,313 @@
+// The coordinator: any node takes a client's GET, PUT or DELETE and meets its R or W across the
+// key's replicas (protocol.md, "Cluster").
+//
+// GET   reads its own copy if it is a replica, and R − 1 other healthy replicas (more only if one
+//       fails), over pooled node-to-node connections. Identical answers go back as they are;
+//       otherwise the versions are merged, and the replicas that answered with less get the
+//       merge in the background (read repair).
+// PUT   is coordinated by a replica, which mints the new version's dot from its own copy of the
+//       key's clock: a node that is not a replica forwards the write to the first healthy one.
+//       The coordinator makes the write durable locally while it sends the new versions to the
+//       other replicas; an unhealthy replica's copy goes to the next healthy node on the ring
+//       with a hint naming it (sloppy quorum). It answers after W durable copies.
+
+import { DkvError, isDkvError } from '../lib/errors.js';
+import type { Logger } from '../lib/log.js';
+import { RECORD_HEADER_BYTES, type VersionedStore } from '../store/versioned-store.js';
+import { mergeVersions, sameVersions, type Clock, type Versioned } from '../version/dvv.js';
+import { Opcode } from '../wire/codes.js';
+import {
+  decodeBody,
+  decodeGetReply,
+  decodeVersionsBody,
+  encodeBody,
+  encodeContext,
+  getReplyOf,
+  NOT_FOUND_REPLY,
+  versionedFromReply,
+  type QuorumOptions,
+} from '../wire/messages.js';
+import type { ClusterView } from './cluster-view.js';
+import type { HintedHandoff } from './hinted-handoff.js';
+import type { PeerPool } from './peer-pool.js';
+import { QuorumCount } from './quorum.js';
+
+export interface CoordinatorConfig {
+  readQuorum: number;
+  writeQuorum: number;
+  requestTimeoutMs: number;
+  // How long a write waits for W replicas to become reachable before it fails.
+  writeWaitMs: number;
+}
+
+export class CoordinatorStats {
+  gets = 0;
+  writes = 0;
+  // Replica reads and writes sent to other nodes: with a client that routes by key, a GET costs
+  // R − 1 replica reads and no forward.
+  replicaReadsSent = 0;
+  replicaWritesSent = 0;
+  hintedWritesSent = 0;
+  forwards = 0;
+  readRepairs = 0;
+  quorumFailures = 0;
+  replicaTimeouts = 0;
+}
+
+export interface WriteOutcome {
+  context: Uint8Array;
+  existed: boolean;
+}
+
+const WRITE_WAIT_POLL_MS = 25;
+const NOT_FOUND = Buffer.from(NOT_FOUND_REPLY);
+
+export class Coordinator {
+  readonly stats = new CoordinatorStats();
+
+  constructor(
+    private readonly view: ClusterView,
+    private readonly store: VersionedStore,
+    private readonly peers: PeerPool,
+    private readonly hints: HintedHandoff,
+    readonly config: CoordinatorConfig,
+    private readonly log: Logger,
+  ) {}
+
+  // The GET reply body for `key`: its versions merged from R replicas.
+  async get(key: Uint8Array, options: QuorumOptions): Promise<Buffer> {
+    this.stats.gets++;
+    const self = this.view.selfId;
+    const { replicas } = this.view.plan(key);
+    const r = Math.min(options.r ?? this.config.readQuorum, replicas.length);
+    const timeoutMs = options.timeoutMs ?? this.config.requestTimeoutMs;
+    // This node first (no network), then healthy replicas in preference order, then suspects.
+    const candidates: string[] = [];
+    if (replicas.includes(self)) candidates.push(self);
+    for (const id of replicas) if (id !== self && this.view.isHealthy(id)) candidates.push(id);
+    for (const id of replicas) if (id !== self && this.view.statusOf(id) === 'suspect') candidates.push(id);
+    const quorum = new QuorumCount(r, candidates.length);
+    if (quorum.state === 'failed') {
+      this.stats.quorumFailures++;
+      throw quorum.error('GET', false, timeoutMs);
+    }
+    const answers = await new Promise<Array<[string, Buffer]>>((resolve, reject) => {
+      const answered: Array<[string, Buffer]> = [];
+      let next = 0;
+      let inFlight = 0;
+      let done = false;
+      const timer = setTimeout(() => finish(quorum.error('GET', true, timeoutMs)), timeoutMs);
+      const finish = (error?: DkvError): void => {
+        if (done) return;
+        done = true;
+        clearTimeout(timer);
+        if (error === undefined) {
+          resolve(answered);
+        } else {
+          if (error.code === 'REPLICA_TIMEOUT') this.stats.replicaTimeouts++;
+          else this.stats.quorumFailures++;
+          reject(error);
+        }
+      };
+      const onAnswer = (id: string, body: Buffer): void => {
+        inFlight--;
+        if (done) return;
+        answered.push([id, body]);
+        if (quorum.succeed() === 'met') finish();
+      };
+      const onFailure = (): void => {
+        inFlight--;
+        if (done) return;
+        if (quorum.fail() === 'failed') finish(quorum.error('GET', false, timeoutMs));
+        else launch();
+      };
+      const launch = (): void => {
+        while (!done && quorum.answered + inFlight < r && next < candidates.length) {
+          const id = candidates[next++]!;
+          inFlight++;
+          if (id === self) {
+            onAnswer(id, this.localBody(key));
+          } else {
+            this.stats.replicaReadsSent++;
+            this.peers.requestRaw(id, Opcode.REPLICA_GET, { key }, timeoutMs).then(
+              (body) => onAnswer(id, body),
+              () => onFailure(),
+            );
+          }
+        }
+      };
+      launch();
+    });
+    return this.combine(key, answers);
+  }
+
+  // PUT (value) or DELETE (value null).
+  async write(
+    key: Uint8Array,
+    value: Uint8Array | null,
+    context: Clock | undefined,
+    options: QuorumOptions,
+  ): Promise<WriteOutcome> {
+    const self = this.view.selfId;
+    const timeoutMs = options.timeoutMs ?? this.config.requestTimeoutMs;
+    let plan = this.view.plan(key, true);
+    if (!plan.replicas.includes(self) && !options.forwarded) return this.forward(key, value, context, options, plan.replicas);
+    this.stats.writes++;
+    const w = Math.min(options.w ?? this.config.writeQuorum, plan.replicas.length);
+    // Sloppy quorum: this node if it is a replica, healthy replicas, and fallbacks standing in
+    // for the unhealthy ones. Too few reachable: wait for more, up to writeWaitMs.
+    const reachable = (): number => {
+      const others = plan.replicas.filter((id) => id !== self);
+      const healthy = others.filter((id) => this.view.isHealthy(id)).length;
+      const standIns = Math.min(others.length - healthy, plan.fallbacks.length);
+      return (plan.replicas.includes(self) ? 1 : 0) + healthy + standIns;
+    };
+    const waitUntil = performance.now() + this.config.writeWaitMs;
+    while (reachable() < w) {
+      if (performance.now() >= waitUntil) {
+        this.stats.quorumFailures++;
+        throw new DkvError(
+          'QUORUM_FAILED',
+          `${value === null ? 'DELETE' : 'PUT'}: ${reachable()} of the ${w} replicas it needs are reachable (waited ${this.config.writeWaitMs} ms)`,
+          { details: { answered: reachable(), needed: w } },
+        );
+      }
+      await new Promise((resolve) => setTimeout(resolve, WRITE_WAIT_POLL_MS));
+      plan = this.view.plan(key, true);
+    }
+    const local = this.store.writeLocal(key, value, context);
+    const versionsBody = local.record.subarray(RECORD_HEADER_BYTES);
+    const selfIsReplica = plan.replicas.includes(self);
+    const others = plan.replicas.filter((id) => id !== self);
+    const quorum = new QuorumCount(w, others.length + (selfIsReplica ? 1 : 0));
+    const fallbacks = [...plan.fallbacks];
+    let decoded: Versioned | undefined;
+    const versions = (): Versioned => (decoded ??= versionedFromReply(decodeGetReply(decodeBody(versionsBody, 0, versionsBody.length))));
+    await new Promise<void>((resolve, reject) => {
+      let done = false;
+      const timer = setTimeout(() => finish(quorum.error(value === null ? 'DELETE' : 'PUT', true, timeoutMs)), timeoutMs);
+      const finish = (error?: DkvError): void => {
+        if (done) return;
+        done = true;
+        clearTimeout(timer);
+        if (error === undefined) {
+          resolve();
+        } else {
+          if (error.code === 'REPLICA_TIMEOUT') this.stats.replicaTimeouts++;
+          else this.stats.quorumFailures++;
+          reject(error);
+        }
+      };
+      const succeed = (): void => {
+        if (!done && quorum.succeed() === 'met') finish();
+      };
+      const fail = (error?: unknown): void => {
+        if (done) return;
+        if (quorum.fail() === 'failed') {
+          finish(isDkvError(error, 'STORAGE_FAILED') ? error : quorum.error(value === null ? 'DELETE' : 'PUT', false, timeoutMs));
+        }
+      };
+      // A replica that cannot take its copy: the next healthy fallback holds it with a hint; with
+      // none left, this node keeps the hint itself (it does not count towards W).
+      const standIn = (owner: string): void => {
+        const fallback = fallbacks.shift();
+        if (fallback === undefined) {
+          this.hints.hold(owner, key, versions()).catch(() => undefined);
+          fail();
+          return;
+        }
+        this.stats.hintedWritesSent++;
+        this.peers
+          .request(fallback, Opcode.REPLICA_PUT, { key, versions: versionsBody, hint: owner }, timeoutMs)
+          .then(succeed, () => standIn(owner));
+      };
+      if (selfIsReplica) local.durable.then(succeed, fail);
+      else local.durable.catch(() => undefined);
+      for (const id of others) {
+        if (!this.view.isHealthy(id)) {
+          standIn(id);
+          continue;
+        }
+        this.stats.replicaWritesSent++;
+        this.peers.request(id, Opcode.REPLICA_PUT, { key, versions: versionsBody }, timeoutMs).then(succeed, () => standIn(id));
+      }
+    });
+    // A forwarded write's coordinator keeps its own copy too (its dot counters must not repeat),
+    // and answers once that copy is durable.
+    if (!selfIsReplica) await local.durable;
+    return local.result;
+  }
+
+  // A replica's REPLICA_PUT: a hint for another replica, or a merge into this node's copy.
+  async replicaPut(key: Uint8Array, versions: Versioned, hintFor: string | undefined): Promise<void> {
+    if (hintFor !== undefined && hintFor !== this.view.selfId) await this.hints.hold(hintFor, key, versions);
+    else await this.store.merge(key, versions);
+  }
+
+  private async forward(
+    key: Uint8Array,
+    value: Uint8Array | null,
+    context: Clock | undefined,
+    options: QuorumOptions,
+    replicas: string[],
+  ): Promise<WriteOutcome> {
+    const timeoutMs = options.timeoutMs ?? this.config.requestTimeoutMs;
+    const waitUntil = performance.now() + this.config.writeWaitMs;
+    let target = replicas.find((id) => this.view.isHealthy(id));
+    while (target === undefined) {
+      if (performance.now() >= waitUntil) {
+        this.stats.quorumFailures++;
+        throw new DkvError('QUORUM_FAILED', `no replica of the key is reachable (waited ${this.config.writeWaitMs} ms)`, {
+          details: { answered: 0, needed: Math.min(options.w ?? this.config.writeQuorum, replicas.length) },
+        });
+      }
+      await new Promise((resolve) => setTimeout(resolve, WRITE_WAIT_POLL_MS));
+      target = this.view.plan(key).replicas.find((id) => this.view.isHealthy(id));
+    }
+    this.stats.forwards++;
+    const body = {
+      key,
+      ...(value === null ? {} : { value }),
+      ...(context === undefined ? {} : { context: encodeContext(context) }),
+      ...(options.w === undefined ? {} : { w: options.w }),
+      timeoutMs,
+      forwarded: true,
+    };
+    const reply = (await this.peers.request(target, value === null ? Opcode.DELETE : Opcode.PUT, body, timeoutMs + 1000)) as {
+      context?: unknown;
+      existed?: unknown;
+    };
+    if (!(reply?.context instanceof Uint8Array)) throw new DkvError('INTERNAL', `replica ${target} answered a write without a context`);
+    return { context: reply.context, existed: reply.existed === true };
+  }
+
+  private localBody(key: Uint8Array): Buffer {
+    const record = this.store.readRecord(key, 0, key.length);
+    if (record === undefined) return NOT_FOUND;
+    // The engine's buffer is shared: copy the body out.
+    return Buffer.from(new Uint8Array(record.buffer, record.byteOffset + RECORD_HEADER_BYTES, record.length - RECORD_HEADER_BYTES));
+  }
+
+  // One reply from R answers: as it is if they agree byte for byte (the usual case), else
+  // merged, with the merge sent to every replica that answered with less.
+  private combine(key: Uint8Array, answers: Array<[string, Buffer]>): Buffer {
+    const first = answers[0]![1];
+    if (answers.every(([, body]) => body.equals(first))) return first;
+    const decoded = answers.map(([id, body]) => [id, decodeVersionsBody(body)] as const);
+    let merged: Versioned | undefined;
+    for (const [, versions] of decoded) merged = mergeVersions(merged, versions);
+    if (merged === undefined) return NOT_FOUND;
+    const mergedBody = Buffer.from(encodeBody(getReplyOf(merged)));
+    for (const [id, versions] of decoded) {
+      if (sameVersions(versions, merged)) continue;
+      this.stats.readRepairs++;
+      const repair =
+        id === this.view.selfId
+          ? this.store.merge(key, merged)
+          : this.peers.request(id, Opcode.REPLICA_PUT, { key, versions: mergedBody }, this.config.requestTimeoutMs);
+      repair.catch((error: unknown) => this.log.debug({ replica: id, err: error }, 'read repair failed'));
+    }
+    return mergedBody;
+  }
+}
+
