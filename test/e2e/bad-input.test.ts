@@ -275,7 +275,7 @@ t.test('an unsupported protocol version: ERROR UNSUPPORTED_VERSION and closed', 
 
 t.test('unknown opcodes: ERROR UNKNOWN_OPCODE, and the connection goes on', async (t) => {
   const raw = await Raw.open();
-  const opcodes = [0x00, 0x09, 0x42, 0x7e, Opcode.ERROR, 0x80, 0xff];
+  const opcodes = [0x00, 0x0f, 0x42, 0x7e, Opcode.ERROR, 0x80, 0xff];
   opcodes.forEach((opcode, i) => raw.write(frameBytes(opcode, 100 + i, { key: 'k' })));
   for (let i = 0; i < opcodes.length; i++) expectError(t, await raw.frame(i), 'UNKNOWN_OPCODE', 100 + i);
   raw.write(frameBytes(Opcode.GET, 200, { key: 'probe-missing' }));
