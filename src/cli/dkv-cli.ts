@@ -2,6 +2,7 @@
 import { randomInt } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import sade from 'sade';
+import { ClusterClient } from '../client/cluster-client.js';
 import { DkvClient, parseAddress, type GetResult } from '../client/client.js';
 import { DkvError, isDkvError, type ErrorCodeName } from '../lib/errors.js';
 import { limits } from '../lib/limits.js';
@@ -54,6 +55,7 @@ function exitCodeOf(error: unknown): number {
     case 'CONNECTION_CLOSED':
       return ExitCode.CANNOT_CONNECT;
     case 'TIMEOUT':
+    case 'REPLICA_TIMEOUT':
       return ExitCode.TIMEOUT;
     case 'BAD_REQUEST':
       return isClientSide(error) ? ExitCode.USAGE : ExitCode.SERVER_ERROR;
@@ -66,13 +68,34 @@ function isClientSide(error: DkvError): boolean {
   return error.message.includes('is not host:port');
 }
 
-async function withClient(flags: CommonFlags, work: (client: DkvClient) => Promise<number>): Promise<void> {
-  let client: DkvClient | undefined;
+function withClient(flags: CommonFlags, work: (client: DkvClient) => Promise<number>): Promise<void> {
+  return withOpened(flags, (timeoutMs) => DkvClient.connect({ ...parseAddress(String(flags.server)), timeoutMs }), work);
+}
+
+// get, put and del go straight to a healthy replica of the key: --server is where the ring
+// comes from.
+function withCluster(flags: CommonFlags, work: (client: ClusterClient) => Promise<number>): Promise<void> {
+  return withOpened(
+    flags,
+    (timeoutMs) => {
+      parseAddress(String(flags.server));
+      return ClusterClient.connect(String(flags.server), { timeoutMs });
+    },
+    work,
+  );
+}
+
+async function withOpened<C extends { close(): Promise<void> }>(
+  flags: CommonFlags,
+  open: (timeoutMs: number) => Promise<C>,
+  work: (client: C) => Promise<number>,
+): Promise<void> {
+  let client: C | undefined;
   let code: number;
   try {
     const timeoutMs = Number(flags.timeout);
     if (!(timeoutMs > 0)) usage(`--timeout must be a positive number of milliseconds`);
-    client = await DkvClient.connect({ ...parseAddress(String(flags.server)), timeoutMs });
+    client = await open(timeoutMs);
     code = await work(client);
   } catch (error) {
     const message = isDkvError(error) ? `${error.code}: ${error.message}` : String(error);
@@ -115,6 +138,13 @@ function getResultJson(key: string, result: GetResult | null): Record<string, un
   };
 }
 
+function quorumFlag(value: unknown, name: string): number | undefined {
+  if (value === undefined) return undefined;
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1 || n > limits.replicasMax) usage(`--${name} must be an integer from 1 to ${limits.replicasMax}`);
+  return n;
+}
+
 function contextFlag(context: unknown): Buffer | undefined {
   if (context === undefined) return undefined;
   const bytes = Buffer.from(String(context), 'base64');
@@ -132,9 +162,10 @@ const cli = sade('dkv-cli')
 cli
   .command('get <key>')
   .describe('Print the value of a key (every sibling, one per line, if there are several)')
-  .action((key: string, flags: CommonFlags) =>
-    withClient(flags, async (client) => {
-      const result = await client.get(key);
+  .option('--r', "Replicas to read (R); default: the node's")
+  .action((key: string, flags: CommonFlags & { r?: unknown }) =>
+    withCluster(flags, async (client) => {
+      const result = await client.get(key, { r: quorumFlag(flags.r, 'r') });
       if (flags.json) {
         process.stdout.write(`${JSON.stringify(getResultJson(key, result))}\n`);
         return result === null ? ExitCode.NOT_FOUND : ExitCode.OK;
@@ -157,10 +188,11 @@ cli
   .describe('Store a value: from the argument, --file, or stdin')
   .option('--file, -f', 'Read the value from this file')
   .option('--context', 'The base64 context of an earlier get: supersede exactly what it saw')
-  .action((key: string, value: string | undefined, flags: CommonFlags & { file?: string; context?: string }) =>
-    withClient(flags, async (client) => {
+  .option('--w', "Replicas that must acknowledge (W); default: the node's")
+  .action((key: string, value: string | undefined, flags: CommonFlags & { file?: string; context?: string; w?: unknown }) =>
+    withCluster(flags, async (client) => {
       const bytes = await valueFrom(value, flags.file === undefined ? undefined : String(flags.file));
-      const result = await client.put(key, bytes, { context: contextFlag(flags.context) ?? null });
+      const result = await client.put(key, bytes, { context: contextFlag(flags.context) ?? null, w: quorumFlag(flags.w, 'w') });
       if (flags.json) process.stdout.write(`${JSON.stringify({ key, context: result.context.toString('base64') })}\n`);
       else if (process.stdout.isTTY) process.stdout.write('OK\n');
       return ExitCode.OK;
@@ -171,9 +203,10 @@ cli
   .command('del <key>')
   .describe('Delete a key (exit code 1 if it did not exist)')
   .option('--context', 'The base64 context of an earlier get')
-  .action((key: string, flags: CommonFlags & { context?: string }) =>
-    withClient(flags, async (client) => {
-      const result = await client.del(key, { context: contextFlag(flags.context) ?? null });
+  .option('--w', "Replicas that must acknowledge (W); default: the node's")
+  .action((key: string, flags: CommonFlags & { context?: string; w?: unknown }) =>
+    withCluster(flags, async (client) => {
+      const result = await client.del(key, { context: contextFlag(flags.context) ?? null, w: quorumFlag(flags.w, 'w') });
       if (flags.json) process.stdout.write(`${JSON.stringify({ key, existed: result.existed })}\n`);
       else if (process.stdout.isTTY) process.stdout.write(result.existed ? 'deleted\n' : 'not found\n');
       return result.existed ? ExitCode.OK : ExitCode.NOT_FOUND;

@@ -44,9 +44,20 @@ export interface GetResult {
   versions: Array<[string, number, number]>;
 }
 
+export interface ReadOptions {
+  timeoutMs?: number;
+  // Replicas to read (R); default: the node's.
+  r?: number;
+  // The ring checksum the caller routed by (ClusterClient sets it).
+  ring?: number;
+}
+
 export interface WriteOptions {
   context?: Uint8Array | null;
   timeoutMs?: number;
+  // Replicas that must acknowledge (W); default: the node's.
+  w?: number;
+  ring?: number;
 }
 
 export interface PutResult {
@@ -126,27 +137,39 @@ export class DkvClient implements FrameSink {
     return this.socket === null && performance.now() < this.lastFailureMs + this.reconnectDelayMs;
   }
 
-  async get(key: Key, options: { timeoutMs?: number } = {}): Promise<GetResult | null> {
-    const body = await this.request(Opcode.GET, encodeKeyBody(bytesOf(key)), options.timeoutMs);
+  async get(key: Key, options: ReadOptions = {}): Promise<GetResult | null> {
+    const plain = options.r === undefined && options.ring === undefined && options.timeoutMs === undefined;
+    const request = plain
+      ? encodeKeyBody(bytesOf(key))
+      : { key: bytesOf(key), r: options.r, ring: options.ring, timeoutMs: serverTimeout(options.timeoutMs) };
+    const body = await this.request(Opcode.GET, request, options.timeoutMs);
+    this.noteRing(body);
     return resultOf(decodeGetReply(body));
   }
 
   async put(key: Key, value: Value, options: WriteOptions = {}): Promise<PutResult> {
     const body = await this.request(
       Opcode.PUT,
-      { key: bytesOf(key), value: bytesOf(value), context: options.context ?? undefined },
+      { key: bytesOf(key), value: bytesOf(value), ...writeFields(options) },
       options.timeoutMs,
     );
+    this.noteRing(body);
     return { context: bufferField(body, 'context') };
   }
 
   async del(key: Key, options: WriteOptions = {}): Promise<DeleteResult> {
-    const body = await this.request(
-      Opcode.DELETE,
-      { key: bytesOf(key), context: options.context ?? undefined },
-      options.timeoutMs,
-    );
+    const body = await this.request(Opcode.DELETE, { key: bytesOf(key), ...writeFields(options) }, options.timeoutMs);
+    this.noteRing(body);
     return { existed: (body as { existed?: unknown }).existed === true, context: bufferField(body, 'context') };
+  }
+
+  // The ring checksum of the last reply that said the caller's ring was stale (protocol.md,
+  // "Cluster"), or null.
+  staleRing: number | null = null;
+
+  private noteRing(body: unknown): void {
+    const ring = (body as { ring?: unknown } | null)?.ring;
+    if (typeof ring === 'number') this.staleRing = ring;
   }
 
   async mget(keys: Key[], options: { timeoutMs?: number } = {}): Promise<Array<GetResult | null>> {
@@ -355,6 +378,21 @@ function bufferField(body: unknown, field: string): Buffer {
   const value = (body as Record<string, unknown> | null)?.[field];
   if (!(value instanceof Uint8Array)) throw new DkvError('PROTOCOL_VIOLATION', `reply has no ${field}`);
   return Buffer.from(value);
+}
+
+function writeFields(options: WriteOptions): Record<string, unknown> {
+  return {
+    context: options.context ?? undefined,
+    w: options.w,
+    ring: options.ring,
+    timeoutMs: serverTimeout(options.timeoutMs),
+  };
+}
+
+// The coordinator gets a little less time than the client waits, so that its answer (a
+// REPLICA_TIMEOUT with counts) arrives before the client gives up.
+function serverTimeout(timeoutMs: number | undefined): number | undefined {
+  return timeoutMs === undefined ? undefined : Math.max(1, Math.min(limits.requestTimeoutMsMax, Math.floor(timeoutMs * 0.9)));
 }
 
 function resultOf(reply: GetReply): GetResult | null {
