@@ -19,6 +19,7 @@ import {
   type LoadReport,
 } from './load.js';
 import { formatMembers } from './format.js';
+import * as cluster from './cluster.js';
 import { runRepl } from './repl.js';
 
 // `dkv-cli stats | head` closes our stdout early: that is not an error.
@@ -282,6 +283,7 @@ interface BenchFlags extends CommonFlags {
   distribution: unknown;
   preload?: unknown;
   seed?: unknown;
+  cluster?: unknown;
 }
 
 function integerFlag(flags: BenchFlags, name: keyof BenchFlags, min: number, max: number): number {
@@ -310,6 +312,7 @@ function benchOptions(flags: BenchFlags): LoadOptions {
     distribution,
     preload: flags.preload ?? readRatio > 0,
     seed: flags.seed === undefined ? randomInt(2 ** 32) : integerFlag(flags, 'seed', 0, 2 ** 32 - 1),
+    cluster: flags.cluster === true,
   };
 }
 
@@ -341,7 +344,8 @@ function benchExitCode(report: LoadReport): number {
 cli
   .command('bench')
   .describe('Load the node with GETs and PUTs over the native protocol; report throughput, latency and server CPU per op')
-  .option('--connections', 'Connections to open', 4)
+  .option('--connections', 'Connections to open (to each node, with --cluster)', 4)
+  .option('--cluster', 'Route each key to its first alive replica, across every node of --server\'s ring')
   .option('--pipeline', 'Requests in flight per connection', 64)
   .option('--duration', 'Seconds to measure, unless --requests is given', 10)
   .option('--requests', 'Requests to send in all; wins over --duration')
@@ -374,6 +378,101 @@ cli
   .command('repl')
   .describe('An interactive prompt: get, put, del, ping, stats, help, quit')
   .action((flags: CommonFlags) => withClient(flags, (client) => runRepl(client, String(flags.server))));
+
+// `ring`, `where` and `cluster`: the cluster as a whole.
+
+async function withCluster(flags: CommonFlags, work: (client: cluster.ClusterClient) => Promise<number>): Promise<void> {
+  let client: cluster.ClusterClient | undefined;
+  let code: number;
+  try {
+    const timeoutMs = Number(flags.timeout);
+    if (!(timeoutMs > 0)) usage(`--timeout must be a positive number of milliseconds`);
+    parseAddress(String(flags.server));
+    client = await cluster.connectCluster(String(flags.server), timeoutMs);
+    code = await work(client);
+  } catch (error) {
+    const message = isDkvError(error) ? `${error.code}: ${error.message}` : String(error);
+    process.stderr.write(`dkv-cli: ${message}\n`);
+    code = exitCodeOf(error);
+  }
+  await client?.close();
+  process.exit(code);
+}
+
+cli
+  .command('ring')
+  .describe("Print the ring --server routes by: members, state, TCP address and share of the token space (as first replica and as one of N), checksum, V, N")
+  .action((flags: CommonFlags) =>
+    withCluster(flags, async (client) => {
+      const report = cluster.ringReport(client.ring);
+      process.stdout.write(flags.json ? `${JSON.stringify(report)}\n` : `${cluster.formatRing(report)}\n`);
+      return ExitCode.OK;
+    }),
+  );
+
+cli
+  .command('where <key>')
+  .describe("Print a key's token and its N replicas in preference order, with their state and whether each is healthy")
+  .action((key: string, flags: CommonFlags) =>
+    withCluster(flags, async (client) => {
+      const report = cluster.whereReport(String(key), client.where(String(key)), client.ring.checksum);
+      process.stdout.write(flags.json ? `${JSON.stringify(report)}\n` : `${cluster.formatWhere(report, client.ring.replicas)}\n`);
+      return ExitCode.OK;
+    }),
+  );
+
+interface ClusterFlags extends Partial<Record<(typeof cluster.PASS_THROUGH_FLAGS)[number], unknown>> {
+  nodes: unknown;
+  'base-port': unknown;
+  data: unknown;
+  storage: unknown;
+  'log-level': unknown;
+}
+
+cli
+  .command('cluster')
+  .describe(
+    'Run a local cluster: N dkvd processes n1..nN on 127.0.0.1 (node i from 0: tcp base+10i, udp base-1+10i), ' +
+      'their logs interleaved; Ctrl-C stops them all',
+  )
+  .option('--nodes, -n', `Nodes to start, 1 to ${cluster.CLUSTER_NODES_MAX}`, 3)
+  .option('--base-port', 'TCP port of n1; n2 is 10 above it, and each UDP port is one below its TCP port', 7001)
+  .option('--data', 'Directory holding one data directory per node (lmdb storage)', './dkv-cluster')
+  .option('--storage', 'Storage engine: lmdb or memory', 'lmdb')
+  .option('--log-level', 'dkvd log level: fatal, error, warn, info, debug, trace', 'info')
+  .option('--replicas', 'Replicas of each key (N); default 3, or --nodes if fewer')
+  .option('--read-quorum', 'R (dkvd default 2, or N if smaller)')
+  .option('--write-quorum', 'W (dkvd default 2, or N if smaller)')
+  .option('--write-wait', 'ms a write waits for W replicas to become reachable')
+  .option('--request-timeout', 'ms a request may take across replicas')
+  .option('--probe-interval', 'SWIM: ms between probes')
+  .option('--probe-timeout', 'SWIM: ms to wait for an ACK before probing indirectly')
+  .option('--suspicion-mult', 'SWIM: suspicion timeout multiplier')
+  .option('--indirect-checks', 'SWIM: members asked to probe indirectly (K)')
+  .option('--gossip-interval', 'SWIM: ms between gossip rounds')
+  .option('--push-pull-interval', 'SWIM: ms between full member-list exchanges')
+  .example('cluster --nodes 5')
+  .example('cluster --storage memory --base-port 9001 --probe-interval 200 --probe-timeout 100')
+  .action(async (flags: ClusterFlags) => {
+    const nodes = Number(flags.nodes);
+    const basePort = Number(flags['base-port']);
+    const problem = cluster.checkClusterFlags(nodes, basePort);
+    if (problem !== null) usage(problem);
+    const storage = String(flags.storage);
+    if (storage !== 'lmdb' && storage !== 'memory') usage('--storage must be lmdb or memory');
+    const color = process.env.FORCE_COLOR !== undefined ? process.env.FORCE_COLOR !== '0' : process.stdout.isTTY === true && process.env.NO_COLOR === undefined;
+    const code = await cluster.runCluster({
+      nodes,
+      basePort,
+      host: '127.0.0.1',
+      dataDir: String(flags.data),
+      storage,
+      logLevel: String(flags['log-level']),
+      dkvdArgs: cluster.dkvdArgsOf(nodes, flags),
+      color,
+    });
+    process.exit(code);
+  });
 
 cli.parse(process.argv, {
   unknown: (flag: string) => usage(`unknown option ${flag}`),

@@ -15,7 +15,8 @@
 
 import { connect as netConnect, type Socket } from 'node:net';
 import { build as buildHistogram, type Histogram } from 'hdr-histogram-js';
-import { DkvClient } from '../client/client.js';
+import { DkvClient, parseAddress } from '../client/client.js';
+import { Ring } from '../ring/ring.js';
 import { assert } from '../lib/assert.js';
 import { DkvError, isDkvError, type ErrorCodeName } from '../lib/errors.js';
 import { limits } from '../lib/limits.js';
@@ -26,6 +27,7 @@ import {
   connectionSeed,
   getTemplate,
   keyDigitsOf,
+  keyOf,
   putTemplate,
   Random,
   UniformKeys,
@@ -52,6 +54,9 @@ export interface LoadOptions {
   // Write every key once before measuring, so that reads find a value.
   preload: boolean;
   seed: number;
+  // Route by key across the cluster (ROUTING from the control node): `connections` to every
+  // alive node, each sending only keys whose first alive replica is that node.
+  cluster: boolean;
 }
 
 export interface LatencySummary {
@@ -229,7 +234,16 @@ interface Workload {
   keys: KeyChooser;
   get: RequestTemplate;
   put: RequestTemplate;
+  // In a cluster: each key's node (index into the load's nodes), and this connection's node. A
+  // connection redraws keys of other nodes (at most OWNER_DRAWS_MAX times), so each node gets
+  // its keys in their workload's proportions.
+  owners: Uint8Array | null;
+  node: number;
+  // In a cluster, the preload writes the keys listed here (this node's) instead of a range.
+  preloadKeys: Int32Array | null;
 }
+
+const OWNER_DRAWS_MAX = 64;
 
 class LoadConnection implements FrameSink {
   private readonly decoder = new FrameDecoder(this);
@@ -304,10 +318,14 @@ class LoadConnection implements FrameSink {
     let key: number;
     if (this.preloadNext >= 0) {
       template = workload.put;
-      key = this.preloadNext++;
+      key = workload.preloadKeys === null ? this.preloadNext++ : workload.preloadKeys[this.preloadNext++]!;
     } else {
       template = this.random.nextFloat() < workload.readRatio ? workload.get : workload.put;
       key = workload.keys.next(this.random);
+      const owners = workload.owners;
+      if (owners !== null) {
+        for (let draw = 1; owners[key] !== workload.node && draw < OWNER_DRAWS_MAX; draw++) key = workload.keys.next(this.random);
+      }
     }
     this.remaining--;
     const frameBytes = template.frame.length;
@@ -502,12 +520,15 @@ export async function runLoad(
   const { host, port, timeoutMs } = control;
   const server = `${host}:${port}`;
   const connections: LoadConnection[] = [];
+  const controls: DkvClient[] = [control];
   try {
     const digits = keyDigitsOf(options.keys);
     const keys = options.distribution === 'zipfian' ? new ZipfianKeys(options.keys) : new UniformKeys(options.keys);
-    const sockets = await Promise.allSettled(
-      Array.from({ length: options.connections }, () => openSocket(host, port, timeoutMs)),
-    );
+    const placement = options.cluster ? await placeKeys(control, options.keys, digits) : null;
+    const nodes = placement?.nodes ?? [{ host, port }];
+    for (const node of nodes.slice(1)) controls.push(new DkvClient({ host: node.host, port: node.port, timeoutMs }));
+    const targets = nodes.flatMap((node, nodeIndex) => Array.from({ length: options.connections }, () => ({ ...node, nodeIndex })));
+    const sockets = await Promise.allSettled(targets.map((t) => openSocket(t.host, t.port, timeoutMs)));
     for (const [index, result] of sockets.entries()) {
       if (result.status === 'rejected') {
         for (const other of sockets) if (other.status === 'fulfilled') other.value.destroy();
@@ -517,11 +538,15 @@ export async function runLoad(
       // Values are random bytes, so no layer can shortcut them by compressing.
       const value = Buffer.alloc(options.valueBytes);
       for (let i = 0; i < value.length; i++) value[i] = random.nextU32() & 0xff;
+      const node = targets[index]!.nodeIndex;
       const workload: Workload = {
         readRatio: options.readRatio,
         keys,
         get: getTemplate(digits),
         put: putTemplate(digits, value),
+        owners: placement?.owners ?? null,
+        node,
+        preloadKeys: placement?.keysOf[node] ?? null,
       };
       connections.push(new LoadConnection(result.value, options.pipeline, timeoutMs, random, workload));
     }
@@ -529,11 +554,15 @@ export async function runLoad(
     let preload: PhaseReport | null = null;
     if (options.preload) {
       const phase = new Phase('preload', connections);
-      const share = (index: number): number => Math.floor((options.keys * index) / connections.length);
+      // Each node's connections split its keys (all keys, with one node).
+      const perNode = options.connections;
+      const keysOf = (index: number): number => placement?.keysOf[Math.floor(index / perNode)]!.length ?? options.keys;
+      const share = (index: number): number => Math.floor((keysOf(index) * (index % perNode)) / perNode);
+      const shareEnd = (index: number): number => Math.floor((keysOf(index) * ((index % perNode) + 1)) / perNode);
       await runPhase(
         phase,
         connections,
-        (connection, index) => connection.startPreload(phase, share(index), share(index + 1)),
+        (connection, index) => connection.startPreload(phase, share(index), shareEnd(index)),
         null,
         timeoutMs,
         onProgress,
@@ -544,7 +573,7 @@ export async function runLoad(
       }
     }
 
-    const before = await control.stats();
+    const before = await Promise.all(controls.map((c) => c.stats()));
     const clientCpu = process.cpuUsage();
     const phase = new Phase('run', connections);
     const requests = options.requests;
@@ -571,15 +600,46 @@ export async function runLoad(
     }
     let serverCpuMicrosPerOp: number | null = null;
     try {
-      const after = await control.stats();
-      if (run.ops > 0) serverCpuMicrosPerOp = (cpuMicrosOf(after) - cpuMicrosOf(before)) / run.ops;
+      const after = await Promise.all(controls.map((c) => c.stats()));
+      const used = after.reduce((sum, stats, i) => sum + cpuMicrosOf(stats) - cpuMicrosOf(before[i]!), 0);
+      if (run.ops > 0) serverCpuMicrosPerOp = used / run.ops;
     } catch {
       // the server is gone: the report says so with null
     }
     return { server, options, timeoutMs, preload, run, serverCpuMicrosPerOp, clientCpuMicrosPerOp, connectionsFailed };
   } finally {
     for (const connection of connections) connection.close();
+    for (const extra of controls.slice(1)) await extra.close();
   }
+}
+
+// Where each bench key goes in a cluster: the first alive replica of its preference list.
+async function placeKeys(
+  control: DkvClient,
+  keyCount: number,
+  digits: number,
+): Promise<{ nodes: Array<{ host: string; port: number }>; owners: Uint8Array; keysOf: Int32Array[] }> {
+  const routing = (await control.request(Opcode.ROUTING, null)) as {
+    vnodes: number;
+    replicas: number;
+    members: Array<{ id: string; tcpAddress: string; state: string }>;
+  };
+  const alive = routing.members.filter((m) => m.state === 'alive');
+  if (alive.length === 0 || alive.length > 255) throw new DkvError('BAD_REQUEST', `the cluster has ${alive.length} alive nodes`);
+  const ring = new Ring(routing.members.map((m) => m.id), routing.vnodes);
+  const nodeOf = new Map(alive.map((m, i) => [m.id, i]));
+  const owners = new Uint8Array(keyCount);
+  const counts = new Int32Array(alive.length);
+  for (let key = 0; key < keyCount; key++) {
+    const preference = ring.preferenceList(Buffer.from(keyOf(key, digits)), routing.replicas);
+    const owner = preference.find((id) => nodeOf.has(id)) ?? alive[key % alive.length]!.id;
+    owners[key] = nodeOf.get(owner)!;
+    counts[owners[key]!]!++;
+  }
+  const keysOf = Array.from(counts, (n) => new Int32Array(n));
+  const filled = new Int32Array(alive.length);
+  for (let key = 0; key < keyCount; key++) keysOf[owners[key]!]![filled[owners[key]!]!++] = key;
+  return { nodes: alive.map((m) => parseAddress(m.tcpAddress)), owners, keysOf };
 }
 
 function cpuMicrosOf(stats: Record<string, string | number>): number {
@@ -609,7 +669,7 @@ export function formatReport(report: LoadReport): string {
   const lines: string[] = [];
   const length = o.requests === null ? `${decimal.format(o.durationMs! / 1000)} s` : `${count.format(o.requests)} requests`;
   lines.push(
-    `server      ${report.server}: ${o.connections} connection${o.connections === 1 ? '' : 's'} × ${o.pipeline} in flight, ${length}, ` +
+    `server      ${report.server}${o.cluster ? ' and its cluster, routed by key' : ''}: ${o.connections} connection${o.connections === 1 ? '' : 's'}${o.cluster ? ' per node' : ''} × ${o.pipeline} in flight, ${length}, ` +
       `${decimal.format(o.readRatio * 100)}% GET, ${o.valueBytes} B values, ${count.format(o.keys)} keys ${o.distribution}, seed ${o.seed}`,
   );
   if (report.preload !== null) {

@@ -112,6 +112,12 @@ export class DkvClient implements FrameSink {
   private reconnectDelayMs = 0;
   private lastFailureMs = 0;
   private closed = false;
+  private corked: Socket | null = null;
+
+  private readonly uncork = (): void => {
+    this.corked?.uncork();
+    this.corked = null;
+  };
 
   constructor(options: ClientOptions = {}) {
     this.host = options.host ?? '127.0.0.1';
@@ -239,6 +245,12 @@ export class DkvClient implements FrameSink {
     return new Promise<unknown>((resolve, reject) => {
       this.pending.set(requestId, { opcode, deadlineMs: performance.now() + timeoutMs, raw, resolve, reject });
       if (this.sweepTimer === null) this.sweepTimer = setInterval(this.sweep, DEADLINE_SWEEP_MS);
+      // Requests made in one turn of the event loop go out in one write.
+      if (this.corked === null) {
+        this.corked = socket;
+        socket.cork();
+        process.nextTick(this.uncork);
+      }
       socket.write(frame);
     });
   }
