@@ -24,6 +24,7 @@ interface Flags {
   'indirect-checks': number;
   'gossip-interval': number;
   'push-pull-interval': number;
+  'dead-removal': number;
   replicas: number;
   'read-quorum': number;
   'write-quorum': number;
@@ -66,6 +67,7 @@ sade('dkvd', true)
   .option('--indirect-checks', 'SWIM: members asked to probe indirectly (K)', LAN_CONFIG.indirectChecks)
   .option('--gossip-interval', 'SWIM: ms between gossip rounds', LAN_CONFIG.gossipIntervalMs)
   .option('--push-pull-interval', 'SWIM: ms between full member-list exchanges', LAN_CONFIG.pushPullIntervalMs)
+  .option('--dead-removal', 'ms a dead member keeps its place in the member list and the ring', LAN_CONFIG.deadRetentionMs)
   .option('--replicas', 'Replicas of each key (N)', 3)
   .option('--read-quorum', 'Replicas a GET reads (R) unless the request says', 2)
   .option('--write-quorum', 'Replicas a PUT or DELETE waits for (W) unless the request says', 2)
@@ -88,6 +90,7 @@ sade('dkvd', true)
         indirectChecks: integer(flags['indirect-checks'], 'indirect-checks', 0),
         gossipIntervalMs: integer(flags['gossip-interval'], 'gossip-interval', 1),
         pushPullIntervalMs: integer(flags['push-pull-interval'], 'push-pull-interval', 1),
+        deadRetentionMs: integer(flags['dead-removal'], 'dead-removal', 1),
       });
     } catch (error) {
       fail(isDkvError(error) ? error.message : String(error));

@@ -84,9 +84,17 @@ export class NativeSession implements Session, FrameSink {
         case Opcode.STATS:
           this.reply(opcode, requestId, service.statsSnapshot());
           return;
-        case Opcode.MGET:
-          this.mget(requestId, decodeMgetRequest(body));
+        case Opcode.MGET: {
+          const keys = decodeMgetRequest(body);
+          if (service.cluster.size === 1) {
+            this.mget(requestId, keys);
+            return;
+          }
+          const options = readQuorumOptions(body);
+          const reads = keys.map((key) => service.coordinator.get(key, options));
+          this.later(opcode, requestId, Promise.all(reads), (replies) => mgetReplyOf(replies));
           return;
+        }
         case Opcode.GET: {
           const key = decodeKeyRequest(body, 'GET');
           const options = readQuorumOptions(body);
@@ -134,7 +142,13 @@ export class NativeSession implements Session, FrameSink {
           this.later(opcode, requestId, service.leave(), () => ({ left: true }));
           return;
         case Opcode.MPUT: {
-          const writes = decodeMputRequest(body).map((e) => service.store.write(e.key, e.value, e.context));
+          const entries = decodeMputRequest(body);
+          const options = readQuorumOptions(body);
+          const writes = entries.map((e) =>
+            service.cluster.size === 1
+              ? service.store.write(e.key, e.value, e.context)
+              : service.coordinator.write(e.key, e.value, e.context, options),
+          );
           this.later(opcode, requestId, Promise.all(writes), (results) => ({
             contexts: results.map((r) => r.context),
           }));
@@ -201,7 +215,7 @@ export class NativeSession implements Session, FrameSink {
   private mget(requestId: number, keys: Uint8Array[]): void {
     const store = this.service.store;
     // The reply body is {"results": [GET reply, ...]}: the stored bodies, concatenated.
-    const parts: Buffer[] = [Buffer.from([0x81, 0xa7, ...Buffer.from('results')]), arrayHeader(keys.length)];
+    const parts: Buffer[] = [MGET_REPLY_PREFIX, arrayHeader(keys.length)];
     let bodyBytes = parts[0]!.length + parts[1]!.length;
     for (const key of keys) {
       const record = store.readRecord(key, 0, key.length);
@@ -282,6 +296,12 @@ function deleteReply(result: WriteResult): Record<string, unknown> {
 }
 
 const EMPTY_MAP = {};
+const MGET_REPLY_PREFIX = Buffer.from([0x81, 0xa7, ...Buffer.from('results')]);
+
+// {"results": [GET reply body, ...]} from bodies already encoded.
+function mgetReplyOf(bodies: Buffer[]): Buffer {
+  return Buffer.concat([MGET_REPLY_PREFIX, arrayHeader(bodies.length), ...bodies]);
+}
 
 // ROUTING: the ring as this node has it (protocol.md, "Cluster").
 function routingOf(cluster: ClusterView): unknown {

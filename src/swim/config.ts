@@ -22,7 +22,10 @@ export interface SwimConfig {
   // The full member list is exchanged with one random member this often (doubling past 32
   // members per doubling of the cluster, as memberlist does).
   pushPullIntervalMs: number;
-  // Dead and left members are remembered (and their news kept) this long, then forgotten.
+  // Dead and left members are remembered (and their news kept) this long, then forgotten. A
+  // forgotten member also leaves the ring (its keys move to other nodes), so this is how long a
+  // crashed node keeps its place: long enough for a restart or a short outage, which hinted
+  // handoff covers (memberlist forgets after 30 s, but it places no data).
   deadRetentionMs: number;
   // Local health scores run from 0 to awarenessMax − 1.
   awarenessMax: number;
@@ -39,7 +42,7 @@ export const LAN_CONFIG: Readonly<SwimConfig> = {
   gossipIntervalMs: 200,
   gossipNodes: 3,
   pushPullIntervalMs: 30_000,
-  deadRetentionMs: 30_000,
+  deadRetentionMs: 600_000,
   awarenessMax: 8,
   packetBytesMax: limits.datagramBytesMax,
 };

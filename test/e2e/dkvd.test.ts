@@ -28,6 +28,12 @@ t.test('--help lists every flag', async (t) => {
     '--gossip-interval',
     '--push-pull-interval',
     '--seed',
+    '--dead-removal',
+    '--replicas',
+    '--read-quorum',
+    '--write-quorum',
+    '--write-wait',
+    '--request-timeout',
   ]) {
     t.match(result.stdout, flag);
   }
