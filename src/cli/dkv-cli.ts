@@ -381,7 +381,8 @@ cli
 
 // `ring`, `where` and `cluster`: the cluster as a whole.
 
-async function withCluster(flags: CommonFlags, work: (client: cluster.ClusterClient) => Promise<number>): Promise<void> {
+// Like withClient, with a ring-aware client that has loaded --server's ring.
+async function withRouting(flags: CommonFlags, work: (client: cluster.ClusterClient) => Promise<number>): Promise<void> {
   let client: cluster.ClusterClient | undefined;
   let code: number;
   try {
@@ -403,7 +404,7 @@ cli
   .command('ring')
   .describe("Print the ring --server routes by: members, state, TCP address and share of the token space (as first replica and as one of N), checksum, V, N")
   .action((flags: CommonFlags) =>
-    withCluster(flags, async (client) => {
+    withRouting(flags, async (client) => {
       const report = cluster.ringReport(client.ring);
       process.stdout.write(flags.json ? `${JSON.stringify(report)}\n` : `${cluster.formatRing(report)}\n`);
       return ExitCode.OK;
@@ -414,7 +415,7 @@ cli
   .command('where <key>')
   .describe("Print a key's token and its N replicas in preference order, with their state and whether each is healthy")
   .action((key: string, flags: CommonFlags) =>
-    withCluster(flags, async (client) => {
+    withRouting(flags, async (client) => {
       const report = cluster.whereReport(String(key), client.where(String(key)), client.ring.checksum);
       process.stdout.write(flags.json ? `${JSON.stringify(report)}\n` : `${cluster.formatWhere(report, client.ring.replicas)}\n`);
       return ExitCode.OK;
@@ -460,7 +461,8 @@ cli
     if (problem !== null) usage(problem);
     const storage = String(flags.storage);
     if (storage !== 'lmdb' && storage !== 'memory') usage('--storage must be lmdb or memory');
-    const color = process.env.FORCE_COLOR !== undefined ? process.env.FORCE_COLOR !== '0' : process.stdout.isTTY === true && process.env.NO_COLOR === undefined;
+    const forced = process.env.FORCE_COLOR !== undefined && process.env.FORCE_COLOR !== '0';
+    const color = process.env.NO_COLOR === undefined && (forced || process.stdout.isTTY === true);
     const code = await cluster.runCluster({
       nodes,
       basePort,
