@@ -11,6 +11,7 @@
 //       other replicas; an unhealthy replica's copy goes to the next healthy node on the ring
 //       with a hint naming it (sloppy quorum). It answers after W durable copies.
 
+import { realTimers, sleep, type Timers } from '../lib/clock.js';
 import { DkvError, isDkvError } from '../lib/errors.js';
 import type { Logger } from '../lib/log.js';
 import { RECORD_HEADER_BYTES, type VersionedStore } from '../store/versioned-store.js';
@@ -29,7 +30,7 @@ import {
 } from '../wire/messages.js';
 import type { ClusterView } from './cluster-view.js';
 import type { HintedHandoff } from './hinted-handoff.js';
-import type { PeerPool } from './peer-pool.js';
+import type { Peers } from './peer-pool.js';
 import { QuorumCount } from './quorum.js';
 
 export interface CoordinatorConfig {
@@ -68,10 +69,11 @@ export class Coordinator {
   constructor(
     private readonly view: ClusterView,
     private readonly store: VersionedStore,
-    private readonly peers: PeerPool,
+    private readonly peers: Peers,
     private readonly hints: HintedHandoff,
     readonly config: CoordinatorConfig,
     private readonly log: Logger,
+    private readonly timers: Timers = realTimers,
   ) {}
 
   // The GET reply body for `key`: its versions merged from R replicas.
@@ -96,11 +98,11 @@ export class Coordinator {
       let next = 0;
       let inFlight = 0;
       let done = false;
-      const timer = setTimeout(() => finish(quorum.error('GET', true, timeoutMs)), timeoutMs);
+      const timer = this.timers.setTimeout(() => finish(quorum.error('GET', true, timeoutMs)), timeoutMs);
       const finish = (error?: DkvError): void => {
         if (done) return;
         done = true;
-        clearTimeout(timer);
+        this.timers.clearTimeout(timer);
         if (error === undefined) {
           resolve(answered);
         } else {
@@ -126,7 +128,7 @@ export class Coordinator {
           const id = candidates[next++]!;
           inFlight++;
           if (id === self) {
-            onAnswer(id, this.localBody(key));
+            onAnswer(id, this.localVersionsBody(key));
           } else {
             this.stats.replicaReadsSent++;
             this.peers.requestRaw(id, Opcode.REPLICA_GET, { key }, timeoutMs).then(
@@ -162,9 +164,9 @@ export class Coordinator {
       const standIns = Math.min(others.length - healthy, plan.fallbacks.length);
       return (plan.replicas.includes(self) ? 1 : 0) + healthy + standIns;
     };
-    const waitUntil = performance.now() + this.config.writeWaitMs;
+    const waitUntil = this.timers.nowMs() + this.config.writeWaitMs;
     while (reachable() < w) {
-      if (performance.now() >= waitUntil) {
+      if (this.timers.nowMs() >= waitUntil) {
         this.stats.quorumFailures++;
         throw new DkvError(
           'QUORUM_FAILED',
@@ -172,7 +174,7 @@ export class Coordinator {
           { details: { answered: reachable(), needed: w } },
         );
       }
-      await new Promise((resolve) => setTimeout(resolve, WRITE_WAIT_POLL_MS));
+      await sleep(this.timers, WRITE_WAIT_POLL_MS);
       plan = this.view.plan(key, true);
     }
     const local = this.store.writeLocal(key, value, context);
@@ -185,11 +187,11 @@ export class Coordinator {
     const versions = (): Versioned => (decoded ??= versionedFromReply(decodeGetReply(decodeBody(versionsBody, 0, versionsBody.length))));
     await new Promise<void>((resolve, reject) => {
       let done = false;
-      const timer = setTimeout(() => finish(quorum.error(value === null ? 'DELETE' : 'PUT', true, timeoutMs)), timeoutMs);
+      const timer = this.timers.setTimeout(() => finish(quorum.error(value === null ? 'DELETE' : 'PUT', true, timeoutMs)), timeoutMs);
       const finish = (error?: DkvError): void => {
         if (done) return;
         done = true;
-        clearTimeout(timer);
+        this.timers.clearTimeout(timer);
         if (error === undefined) {
           resolve();
         } else {
@@ -252,16 +254,16 @@ export class Coordinator {
     replicas: string[],
   ): Promise<WriteOutcome> {
     const timeoutMs = options.timeoutMs ?? this.config.requestTimeoutMs;
-    const waitUntil = performance.now() + this.config.writeWaitMs;
+    const waitUntil = this.timers.nowMs() + this.config.writeWaitMs;
     let target = replicas.find((id) => this.view.isHealthy(id));
     while (target === undefined) {
-      if (performance.now() >= waitUntil) {
+      if (this.timers.nowMs() >= waitUntil) {
         this.stats.quorumFailures++;
         throw new DkvError('QUORUM_FAILED', `no replica of the key is reachable (waited ${this.config.writeWaitMs} ms)`, {
           details: { answered: 0, needed: Math.min(options.w ?? this.config.writeQuorum, replicas.length) },
         });
       }
-      await new Promise((resolve) => setTimeout(resolve, WRITE_WAIT_POLL_MS));
+      await sleep(this.timers, WRITE_WAIT_POLL_MS);
       target = this.view.plan(key).replicas.find((id) => this.view.isHealthy(id));
     }
     this.stats.forwards++;
@@ -281,7 +283,8 @@ export class Coordinator {
     return { context: reply.context, existed: reply.existed === true };
   }
 
-  private localBody(key: Uint8Array): Buffer {
+  // This node's own copy of the key as a GET reply body (what REPLICA_GET answers).
+  localVersionsBody(key: Uint8Array): Buffer {
     const record = this.store.readRecord(key, 0, key.length);
     if (record === undefined) return NOT_FOUND;
     // The engine's buffer is shared: copy the body out.

@@ -14,7 +14,7 @@ import { mergeVersions, type Versioned } from '../version/dvv.js';
 import { Opcode } from '../wire/codes.js';
 import { decodeBody, decodeGetReply, encodeBody, getReplyOf, versionedFromReply } from '../wire/messages.js';
 import type { ClusterView } from './cluster-view.js';
-import type { PeerPool } from './peer-pool.js';
+import type { Peers } from './peer-pool.js';
 
 const CREATED_BYTES = 8;
 // Delivery retries for replicas that are alive but did not take their hints.
@@ -36,7 +36,7 @@ export class HintedHandoff {
   constructor(
     private readonly engine: StorageEngine,
     private readonly view: ClusterView,
-    private readonly peers: PeerPool,
+    private readonly peers: Peers,
     private readonly log: Logger,
     private readonly nowMs: () => number,
   ) {
@@ -64,7 +64,7 @@ export class HintedHandoff {
     const merged = mergeVersions(existing?.versions, versions)!;
     const body = encodeBody(getReplyOf(merged));
     const value = Buffer.allocUnsafe(CREATED_BYTES + body.length);
-    value.writeBigUInt64BE(BigInt(existing?.createdMs ?? this.nowMs()), 0);
+    value.writeBigUInt64BE(BigInt(existing?.createdMs ?? Math.floor(this.nowMs())), 0);
     value.set(body, CREATED_BYTES);
     await this.engine.putHint(hintKey, value);
     if (existing === undefined) this.stats.pending++;

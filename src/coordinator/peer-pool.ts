@@ -8,7 +8,14 @@ import type { ClusterView } from './cluster-view.js';
 
 const CONNECT_TIMEOUT_MS = 1000;
 
-export class PeerPool {
+// How the coordinator and hinted handoff reach other nodes: PeerPool over TCP, or the
+// simulator's in-memory network.
+export interface Peers {
+  request(id: string, opcode: number, body: unknown, timeoutMs: number): Promise<unknown>;
+  requestRaw(id: string, opcode: number, body: unknown, timeoutMs: number): Promise<Buffer>;
+}
+
+export class PeerPool implements Peers {
   private readonly clients = new Map<string, DkvClient>();
 
   constructor(private readonly view: ClusterView) {}
