@@ -76,8 +76,9 @@ export class Coordinator {
     private readonly timers: Timers = realTimers,
   ) {}
 
-  // The GET reply body for `key`: its versions merged from R replicas.
-  async get(key: Uint8Array, options: QuorumOptions): Promise<Buffer> {
+  // The GET reply body for `key`: its versions merged from R replicas. `replicaBody`: the
+  // REPLICA_GET body already encoded, if the caller has it.
+  async get(key: Uint8Array, options: QuorumOptions, replicaBody?: Buffer): Promise<Buffer> {
     this.stats.gets++;
     const self = this.view.selfId;
     const { replicas } = this.view.plan(key);
@@ -131,7 +132,7 @@ export class Coordinator {
             onAnswer(id, this.localVersionsBody(key));
           } else {
             this.stats.replicaReadsSent++;
-            this.peers.requestRaw(id, Opcode.REPLICA_GET, { key }, timeoutMs).then(
+            this.peers.requestRaw(id, Opcode.REPLICA_GET, replicaBody ?? { key }, timeoutMs).then(
               (body) => onAnswer(id, body),
               () => onFailure(),
             );
@@ -241,9 +242,9 @@ export class Coordinator {
   }
 
   // A replica's REPLICA_PUT: a hint for another replica, or a merge into this node's copy.
-  async replicaPut(key: Uint8Array, versions: Versioned, hintFor: string | undefined): Promise<void> {
+  async replicaPut(key: Uint8Array, versions: Versioned, hintFor: string | undefined, body?: Uint8Array): Promise<void> {
     if (hintFor !== undefined && hintFor !== this.view.selfId) await this.hints.hold(hintFor, key, versions);
-    else await this.store.merge(key, versions);
+    else await this.store.merge(key, versions, body);
   }
 
   private async forward(

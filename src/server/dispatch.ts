@@ -98,7 +98,9 @@ export class NativeSession implements Session, FrameSink {
         case Opcode.GET: {
           const key = decodeKeyRequest(body, 'GET');
           const options = readQuorumOptions(body);
-          this.later(opcode, requestId, service.coordinator.get(key, options), (reply) => this.withRing(reply, options));
+          // A body of just {key} is also the REPLICA_GET body: replicas get these bytes as they are.
+          const replicaBody = readGetKeyInPlace(bytes, start, end, this.keySpan) ? Buffer.from(bytes.subarray(start, end)) : undefined;
+          this.later(opcode, requestId, service.coordinator.get(key, options, replicaBody), (reply) => this.withRing(reply, options));
           return;
         }
         case Opcode.PUT: {
@@ -123,7 +125,7 @@ export class NativeSession implements Session, FrameSink {
         }
         case Opcode.REPLICA_PUT: {
           const put = decodeReplicaPut(body);
-          this.later(opcode, requestId, service.coordinator.replicaPut(put.key, put.versions, put.hintFor), () => EMPTY_MAP);
+          this.later(opcode, requestId, service.coordinator.replicaPut(put.key, put.versions, put.hintFor, put.body), () => EMPTY_MAP);
           return;
         }
         case Opcode.ROUTING:

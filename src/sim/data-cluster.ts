@@ -222,7 +222,7 @@ export class SimDataCluster {
         return node.coordinator.localVersionsBody((body as { key: Uint8Array }).key);
       case Opcode.REPLICA_PUT: {
         const put = decodeReplicaPut(body);
-        await node.coordinator.replicaPut(put.key, put.versions, put.hintFor);
+        await node.coordinator.replicaPut(put.key, put.versions, put.hintFor, put.body);
         return {};
       }
       case Opcode.PUT: {

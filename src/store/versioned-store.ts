@@ -11,7 +11,7 @@ import { DkvError } from '../lib/errors.js';
 import { limits } from '../lib/limits.js';
 import { TOKEN_BYTES, writeToken } from '../ring/token.js';
 import { FRAME_HEADER_BYTES } from '../wire/codes.js';
-import { isTombstone, mergeVersions, writeVersion, type Clock, type Versioned } from '../version/dvv.js';
+import { isTombstone, mergeVersions, supersedes, writeVersion, type Clock, type Versioned } from '../version/dvv.js';
 import {
   decodeBody,
   decodeGetReply,
@@ -184,16 +184,29 @@ export class VersionedStore {
   }
 
   // Merges versions another replica holds (replication, hinted handoff, read repair) into this
-  // key's; resolves with the merged versions once they are durable. Never makes a new dot.
-  async merge(key: Uint8Array, incoming: Versioned): Promise<Versioned> {
+  // key's; resolves once the result is durable. Never makes a new dot. `incomingBody`, the
+  // versions' GET reply body if the caller has it, is stored as it is when the incoming
+  // versions supersede this node's (no re-encoding).
+  async merge(key: Uint8Array, incoming: Versioned, incomingBody?: Uint8Array): Promise<void> {
     this.checkHealthy();
     const storeKey = Buffer.from(this.storeKey(key, 0, key.length));
     const currentRecord = this.pending.get(storeKey)?.record ?? this.engine.getRecord(storeKey);
     const current = currentRecord === undefined ? undefined : decodeRecord(copyRecord(currentRecord));
-    const merged = mergeVersions(current, incoming)!;
     const existed = current !== undefined && !isTombstone(current);
-    await this.persist(storeKey, encodeRecord(merged), Number(!isTombstone(merged)) - Number(existed));
-    return merged;
+    let record: Buffer;
+    let live: boolean;
+    if (incomingBody !== undefined && (current === undefined || supersedes(incoming, current))) {
+      live = !isTombstone(incoming);
+      record = Buffer.allocUnsafe(RECORD_HEADER_BYTES + incomingBody.length);
+      record[0] = RECORD_FORMAT;
+      record[1] = live ? 0 : RecordFlag.TOMBSTONE;
+      record.set(incomingBody, RECORD_HEADER_BYTES);
+    } else {
+      const merged = mergeVersions(current, incoming)!;
+      live = !isTombstone(merged);
+      record = encodeRecord(merged);
+    }
+    await this.persist(storeKey, record, Number(live) - Number(existed));
   }
 
   private checkHealthy(): void {

@@ -125,6 +125,17 @@ export function mergeVersions(a: Versioned | undefined, b: Versioned | undefined
   return { clock: joinClocks(a.clock, b.clock), siblings };
 }
 
+// Whether mergeVersions(current, incoming) is just `incoming`: its clock has seen all of
+// current's, and every sibling of current is one of incoming's or was dropped by it. The usual
+// case when a replica receives the next write of a key.
+export function supersedes(incoming: Versioned, current: Versioned): boolean {
+  for (const [node, counter] of current.clock) if (counterOf(incoming.clock, node) < counter) return false;
+  for (const s of current.siblings) {
+    if (!covers(incoming.clock, s.node, s.counter)) return false;
+  }
+  return true;
+}
+
 // Two replicas hold the same versions: what a merge would not change.
 export function sameVersions(a: Versioned | undefined, b: Versioned | undefined): boolean {
   if (a === undefined || b === undefined) return a === b;

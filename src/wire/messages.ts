@@ -307,6 +307,8 @@ function optionalInt(value: unknown, what: string, min: number, max: number): nu
 export interface ReplicaPut {
   key: Uint8Array;
   versions: Versioned;
+  // The versions as they came: a GET reply body.
+  body: Uint8Array;
   hintFor: string | undefined;
 }
 
@@ -323,7 +325,7 @@ export function decodeReplicaPut(body: unknown): ReplicaPut {
   if (map.hint !== undefined && (typeof map.hint !== 'string' || map.hint.length === 0 || map.hint.length > 64)) {
     throw new DkvError('BAD_REQUEST', 'REPLICA_PUT hint must be a node id');
   }
-  return { key: readKey(map.key), versions: decoded, hintFor: map.hint as string | undefined };
+  return { key: readKey(map.key), versions: decoded, body: versions, hintFor: map.hint as string | undefined };
 }
 
 export function decodeMgetRequest(body: unknown): Uint8Array[] {
