@@ -10,11 +10,10 @@
 # every endpoint); 100-byte values, keys drawn uniformly from a key space of KEYS; a 1 s warm-up,
 # then DURATION seconds measured. It reports puts/s and p50/p99 latency.
 #
-# dkv is measured in the same run by measure_dkv below, with
-#   dkv-cli bench --connections 4 --pipeline 64 --read-ratio 0 --value-size 100 --keys KEYS
-# for the same DURATION. For now against ONE dkvd: dkv has no way yet to start a 3-node
-# cluster (`dkv-cli cluster`); when it has, measure_dkv is to start one and bench it instead.
-# Until then the ratio dkv/etcd compares one dkv node with a replicated 3-member etcd cluster.
+# dkv is measured in the same run by measure_dkv below: a 3-node dkv cluster on 127.0.0.1 (N=3,
+# W=2: a put is acknowledged once two nodes have fsync'd it to their write-ahead logs), loaded with
+#   dkv-cli bench --cluster --connections 1 --pipeline ceil(CLIENTS/3) --read-ratio 0 ...
+# which routes each key to a replica and keeps CLIENTS puts in flight in all, as etcd's clients do.
 #
 # Runs alternate etcd and dkv (the order flips every run) and the table shows medians of RUNS,
 # with each side's server CPU time per put (from /proc, so a busy machine shows less in it) and the
@@ -179,40 +178,53 @@ measure_etcd() { # clients run
 DKV_PORT=""
 DKV_PID=""
 
+DKV_PORT=""
+DKV_PORTS=()
+
+# Three dkvd nodes: d1 first, then d2 and d3 joining it; waits until d1's ring has all three alive.
 start_dkv() {
-  if "$ROOT/bin/dkv-cli" --help 2>/dev/null | grep -qE '^\s+cluster\s'; then
-    # TODO: `dkv-cli cluster` exists now: start a 3-node dkv cluster with it here and bench that.
-    echo "note: dkv-cli has a cluster command now; vs-etcd.sh still benches a single dkvd" >&2
-  fi
-  # Log level info: the first line on stderr ("listening on ...") carries the port, in "tcp".
-  local cmd=("$ROOT/bin/dkvd" --tcp 0 --udp 0 --data "$WORK/dkv")
-  echo "+ $(printf '%q ' "${cmd[@]}")"
-  "${cmd[@]}" >"$WORK/dkv.out" 2>"$WORK/dkv.log" &
-  DKV_PID=$!
-  PIDS+=($!)
-  local deadline=$((SECONDS + START_TIMEOUT_S))
-  until [ -n "$DKV_PORT" ]; do
-    DKV_PORT=$(head -n 1 "$WORK/dkv.log" | grep -o '"tcp":"127\.0\.0\.1:[0-9]*"' | grep -o '[0-9]*"$' | tr -d '"' || true)
-    [ -n "$DKV_PORT" ] && break
-    kill -0 "$DKV_PID" 2>/dev/null || { echo "dkvd exited at start; its log:" >&2; cat "$WORK/dkv.log" >&2; exit 1; }
-    [ $SECONDS -lt $deadline ] || { echo "dkvd gave no port after ${START_TIMEOUT_S}s; its log:" >&2; cat "$WORK/dkv.log" >&2; exit 1; }
-    sleep 0.1
+  local i port
+  for i in 1 2 3; do
+    local cmd=("$ROOT/bin/dkvd" --tcp 0 --udp 0 --data "$WORK/dkv$i" --node-id "d$i")
+    [ "$i" -gt 1 ] && cmd+=(--join "127.0.0.1:$DKV_PORT")
+    echo "+ $(printf '%q ' "${cmd[@]}")"
+    "${cmd[@]}" >"$WORK/dkv$i.out" 2>"$WORK/dkv$i.log" &
+    local pid=$!
+    PIDS+=("$pid")
+    local deadline=$((SECONDS + START_TIMEOUT_S))
+    port=""
+    until [ -n "$port" ]; do
+      # Log level info: the first line on stderr ("listening on ...") carries the port, in "tcp".
+      port=$(head -n 1 "$WORK/dkv$i.log" | grep -o '"tcp":"127\.0\.0\.1:[0-9]*"' | grep -o '[0-9]*"$' | tr -d '"' || true)
+      [ -n "$port" ] && break
+      kill -0 "$pid" 2>/dev/null || { echo "dkvd d$i exited at start; its log:" >&2; cat "$WORK/dkv$i.log" >&2; exit 1; }
+      [ $SECONDS -lt $deadline ] || { echo "dkvd d$i gave no port after ${START_TIMEOUT_S}s" >&2; exit 1; }
+      sleep 0.1
+    done
+    DKV_PORTS+=("$port")
+    [ "$i" = 1 ] && DKV_PORT=$port
   done
-  echo "dkvd listening on 127.0.0.1:$DKV_PORT"
+  local deadline=$((SECONDS + START_TIMEOUT_S))
+  until "$ROOT/bin/dkv-cli" --server "127.0.0.1:$DKV_PORT" ring --json 2>/dev/null |
+    node -e "const r = JSON.parse(require('fs').readFileSync(0, 'utf8')); process.exit(r.members.filter((m) => m.state === 'alive').length === 3 ? 0 : 1)"; do
+    [ $SECONDS -lt $deadline ] || { echo "the dkv cluster did not form within ${START_TIMEOUT_S}s" >&2; exit 1; }
+    sleep 0.2
+  done
+  echo "dkv cluster up on 127.0.0.1:${DKV_PORTS[*]}"
 }
 
-# One dkv measurement. For now one dkvd (started once, by start_dkv); when `dkv-cli cluster` exists,
-# this is to bench a 3-node dkv cluster instead, so that both sides replicate.
-measure_dkv() { # run
-  local out="$WORK/dkv-r$1.json"
-  local cmd=("$ROOT/bin/dkv-cli" bench --server "127.0.0.1:$DKV_PORT" --connections 4 --pipeline 64
+# One dkv measurement at the same number of puts in flight as etcd's clients.
+measure_dkv() { # clients run
+  local out="$WORK/dkv-c$1-r$2.json"
+  local pipeline=$((($1 + 2) / 3))
+  local cmd=("$ROOT/bin/dkv-cli" bench --cluster --server "127.0.0.1:$DKV_PORT" --connections 1 --pipeline "$pipeline"
     --duration "$DURATION" --value-size "$VALUE_SIZE" --read-ratio 0 --keys "$KEYS" --json)
-  echo "+ [dkv run $1] ${cmd[*]}"
+  echo "+ [dkv, $1 in flight, run $2] ${cmd[*]}"
   timeout "$TEST_TIMEOUT_S" "${cmd[@]}" >"$out" 2>"$WORK/dkv-bench.err" ||
     { echo "dkv-cli bench failed or timed out" >&2; cat "$out" "$WORK/dkv-bench.err" >&2; exit 1; }
   local errors
   errors=$(node -e "const e = JSON.parse(require('fs').readFileSync('$out', 'utf8')).run.errors; console.log(Object.values(e).reduce((a, b) => a + b, 0))")
-  printf '%s,%s,%s,%s,%s,%.1f,%s,%.1f\n' dkv "$1" "$(json_field "$out" run.opsPerSec)" \
+  printf '%s,%s,%s,%s,%s,%.1f,%s,%.1f\n' "dkv-c$1" "$2" "$(json_field "$out" run.opsPerSec)" \
     "$(json_field "$out" run.latencyUs.p50)" "$(json_field "$out" run.latencyUs.p99)" \
     "$(json_field "$out" serverCpuMicrosPerOp)" "$errors" "$(json_field "$out" clientCpuMicrosPerOp)" >>"$RESULTS"
   tail -n 1 "$RESULTS" | awk -F, '{ printf "    %10.0f puts/s  p50 %.2f ms  p99 %.2f ms  server CPU %s µs/put  client CPU %s µs/put  %s errors\n", $3, $4 / 1000, $5 / 1000, $6, $8, $7 }'
@@ -229,9 +241,11 @@ echo
 echo "measuring: $RUNS runs of ${DURATION}s, ${VALUE_SIZE}-byte values, $KEYS keys; etcd with CLIENTS=$CLIENTS over $CONNS connections (etcd3 $ETCD3_VERSION)"
 for run in $(seq 1 "$RUNS"); do
   # Alternate the order, so that neither side always runs right after the other's load.
-  if [ "$DKV" = 1 ] && [ $((run % 2)) = 0 ]; then measure_dkv "$run"; fi
-  for clients in $CLIENTS; do measure_etcd "$clients" "$run"; done
-  if [ "$DKV" = 1 ] && [ $((run % 2)) = 1 ]; then measure_dkv "$run"; fi
+  for clients in $CLIENTS; do
+    if [ "$DKV" = 1 ] && [ $((run % 2)) = 0 ]; then measure_dkv "$clients" "$run"; fi
+    measure_etcd "$clients" "$run"
+    if [ "$DKV" = 1 ] && [ $((run % 2)) = 1 ]; then measure_dkv "$clients" "$run"; fi
+  done
 done
 
 median() { # values on stdin, one per line
@@ -246,16 +260,18 @@ echo
 echo "Medians of $RUNS runs; measured on a shared 2-core machine where the load generator takes"
 echo "a core of its own: compare ratios more than absolute figures."
 echo "etcd: 3 members on one machine; a put is acknowledged once a majority has fsync'd it to its WAL."
-echo "dkv: ONE node (no 3-node cluster yet); a put is acknowledged once its WAL record is fsync'd."
+echo "dkv: 3 nodes on one machine, N=3 W=2; a put is acknowledged once 2 nodes have fsync'd it to their WALs."
 echo
 printf '%-22s  %10s  %9s  %9s  %14s  %14s  %6s\n' system "puts/s" "p50 ms" "p99 ms" "server µs/put" "client µs/put" errors
 rows=()
-for clients in $CLIENTS; do rows+=("etcd-c$clients"); done
-[ "$DKV" = 1 ] && rows+=(dkv)
+for clients in $CLIENTS; do
+  rows+=("etcd-c$clients")
+  [ "$DKV" = 1 ] && rows+=("dkv-c$clients")
+done
 for row in "${rows[@]}"; do
   case "$row" in
     etcd-c*) label="etcd, ${row#etcd-c} clients" ;;
-    dkv) label="dkv 1 node, 4x64" ;;
+    dkv-c*) label="dkv, ${row#dkv-c} in flight" ;;
   esac
   printf '%-22s  %10.0f  %9.2f  %9.2f  %14s  %14s  %6s\n' "$label" "$(col_median "$row" 3)" \
     "$(awk -v v="$(col_median "$row" 4)" 'BEGIN { print v / 1000 }')" \
@@ -266,7 +282,7 @@ done
 if [ "$DKV" = 1 ]; then
   echo
   for clients in $CLIENTS; do
-    awk -v a="$(col_median dkv 3)" -v b="$(col_median "etcd-c$clients" 3)" -v c="$clients" \
-      'BEGIN { printf "dkv/etcd puts/s (etcd at %s clients): %.2f\n", c, a / b }'
+    awk -v a="$(col_median "dkv-c$clients" 3)" -v b="$(col_median "etcd-c$clients" 3)" -v c="$clients" \
+      'BEGIN { printf "dkv/etcd puts/s at %s in flight: %.2f\n", c, a / b }'
   done
 fi
