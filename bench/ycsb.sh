@@ -1,0 +1,118 @@
+#!/usr/bin/env bash
+# YCSB-style mixes on a local 3-node dkv cluster (N=3, R=2, W=2), with dkv-cli bench routing each
+# key to a replica (--cluster): 100-byte values, 100,000 keys, zipfian, after a preload of every
+# key. Mixes: A (50% updates), B (5% updates), C (reads only); RUNS runs of each, medians printed.
+# Then B again at about half of its measured maximum throughput (fewer requests in flight), for
+# its latency there.
+#
+# Environment: RUNS (default 3), DURATION (s, default 10), CONNECTIONS per node (default 2),
+# PIPELINE per connection (default 64), KEYS (default 100000). Only 127.0.0.1; every wait is
+# bounded; every process started here is killed at exit.
+#
+#   bench/ycsb.sh
+#   RUNS=1 DURATION=5 bench/ycsb.sh
+
+set -euo pipefail
+
+RUNS=${RUNS:-3}
+DURATION=${DURATION:-10}
+CONNECTIONS=${CONNECTIONS:-2}
+PIPELINE=${PIPELINE:-64}
+KEYS=${KEYS:-100000}
+START_TIMEOUT_S=30
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/dkv-ycsb.XXXXXX")
+PIDS=()
+cleanup() {
+  local pid
+  for pid in "${PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+  for pid in "${PIDS[@]}"; do
+    for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    kill -KILL "$pid" 2>/dev/null || true
+  done
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+cd "$ROOT"
+npm run build --silent
+
+PORT=""
+for i in 1 2 3; do
+  cmd=(./bin/dkvd --tcp 0 --udp 0 --data "$WORK/n$i" --node-id "n$i")
+  [ "$i" -gt 1 ] && cmd+=(--join "127.0.0.1:$PORT")
+  "${cmd[@]}" 2>"$WORK/n$i.log" &
+  PIDS+=($!)
+  deadline=$((SECONDS + START_TIMEOUT_S))
+  port=""
+  until [ -n "$port" ]; do
+    port=$(head -n 1 "$WORK/n$i.log" | grep -o '"tcp":"127\.0\.0\.1:[0-9]*"' | grep -o '[0-9]*"$' | tr -d '"' || true)
+    [ -n "$port" ] && break
+    [ $SECONDS -lt $deadline ] || { echo "dkvd n$i did not start; its log:" >&2; cat "$WORK/n$i.log" >&2; exit 1; }
+    sleep 0.1
+  done
+  [ "$i" = 1 ] && PORT=$port
+done
+deadline=$((SECONDS + START_TIMEOUT_S))
+until ./bin/dkv-cli --server "127.0.0.1:$PORT" ring --json 2>/dev/null |
+  node -e "const r = JSON.parse(require('fs').readFileSync(0, 'utf8')); process.exit(r.members.filter((m) => m.state === 'alive').length === 3 ? 0 : 1)"; do
+  [ $SECONDS -lt $deadline ] || { echo "the cluster did not form" >&2; exit 1; }
+  sleep 0.2
+done
+echo "3-node cluster on 127.0.0.1 (first node tcp $PORT); N=3 R=2 W=2"
+
+bench() { # name read-ratio connections pipeline preload(yes|no) -> json file
+  local out="$WORK/$1.json"
+  local preload=--no-preload
+  [ "$5" = yes ] && preload=--preload
+  timeout $((DURATION + 120)) ./bin/dkv-cli bench --cluster --server "127.0.0.1:$PORT" --connections "$3" --pipeline "$4" \
+    --duration "$DURATION" --read-ratio "$2" --distribution zipfian --keys "$KEYS" --value-size 100 "$preload" --json \
+    >"$out" 2>/dev/null || { echo "dkv-cli bench failed" >&2; exit 1; }
+  node -e "
+    const r = JSON.parse(require('fs').readFileSync('$out', 'utf8'));
+    const e = Object.values(r.run.errors).reduce((a, b) => a + b, 0);
+    console.log([r.run.opsPerSec.toFixed(0), r.run.latencyUs.p50, r.run.latencyUs.p99, r.serverCpuMicrosPerOp.toFixed(1), e].join(','))"
+}
+
+median() { sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+
+echo "preload: every key once"
+bench preload 0 "$CONNECTIONS" "$PIPELINE" yes >/dev/null
+declare -A OPS P50 P99 CPU
+for mix in A B C; do
+  case $mix in A) ratio=0.5 ;; B) ratio=0.95 ;; C) ratio=1 ;; esac
+  : >"$WORK/$mix.csv"
+  for run in $(seq 1 "$RUNS"); do
+    line=$(bench "$mix-$run" "$ratio" "$CONNECTIONS" "$PIPELINE" no)
+    echo "  $mix run $run: $line (ops/s, p50 µs, p99 µs, server µs/op, errors)"
+    echo "$line" >>"$WORK/$mix.csv"
+  done
+  OPS[$mix]=$(cut -d, -f1 "$WORK/$mix.csv" | median)
+  P50[$mix]=$(cut -d, -f2 "$WORK/$mix.csv" | median)
+  P99[$mix]=$(cut -d, -f3 "$WORK/$mix.csv" | median)
+  CPU[$mix]=$(cut -d, -f4 "$WORK/$mix.csv" | median)
+done
+
+# B at about half its maximum: closed-loop load with an eighth of the requests in flight
+# (throughput scales with them until the cluster saturates), then checked against the target.
+HALF_PIPELINE=$(( PIPELINE / 8 > 0 ? PIPELINE / 8 : 1 ))
+: >"$WORK/Bhalf.csv"
+for run in $(seq 1 "$RUNS"); do
+  line=$(bench "Bhalf-$run" 0.95 "$CONNECTIONS" "$HALF_PIPELINE" no)
+  echo "  B at ${HALF_PIPELINE} in flight per connection, run $run: $line"
+  echo "$line" >>"$WORK/Bhalf.csv"
+done
+
+echo
+echo "| mix | ops/s | p50 ms | p99 ms | server CPU µs/op |"
+echo "|---|---:|---:|---:|---:|"
+for mix in A B C; do
+  awk -v m="$mix" -v o="${OPS[$mix]}" -v a="${P50[$mix]}" -v b="${P99[$mix]}" -v c="${CPU[$mix]}" \
+    'BEGIN { printf "| %s | %.0f | %.2f | %.2f | %s |\n", m, o, a / 1000, b / 1000, c }'
+done
+HALF_OPS=$(cut -d, -f1 "$WORK/Bhalf.csv" | median)
+HALF_P99=$(cut -d, -f3 "$WORK/Bhalf.csv" | median)
+awk -v o="$HALF_OPS" -v m="${OPS[B]}" -v p="$HALF_P99" \
+  'BEGIN { printf "| B at %.0f%% of its maximum | %.0f | | %.2f | |\n", 100 * o / m, o, p / 1000 }'
+echo "(medians of $RUNS runs of ${DURATION}s; $CONNECTIONS connections per node × $PIPELINE in flight; zipfian over $KEYS keys, 100-byte values)"
