@@ -33,6 +33,8 @@ interface Flags {
   'slow-lag-ms': number;
   'partition-s': number;
   'warmup-s': number;
+  'retransmit-mult': number;
+  'push-pull-s': number;
 }
 
 function usage(message: string): never {
@@ -67,6 +69,8 @@ function run(flags: Flags): void {
       probeTimeoutMs: Math.min(probeMs, Math.floor(number(flags, 'timeout-ms', 1, 60_000))),
       // Gossip four times per probe period, as the LAN profile does (200 ms against 1 s).
       gossipIntervalMs: Math.max(1, Math.floor(probeMs / 5)),
+      retransmitMult: Math.floor(number(flags, 'retransmit-mult', 1, 100)),
+      pushPullIntervalMs: Math.floor(number(flags, 'push-pull-s', 0.001, 1e6) * 1000),
     },
     warmupMs: number(flags, 'warmup-s', 0, 3600) * 1000,
     crashEveryMs: number(flags, 'crash-every-s', 1, 3600) * 1000,
@@ -111,6 +115,8 @@ sade('dkv-sim', true)
   .option('--slow-fraction', 'slow: the fraction of nodes that run late', DEFAULT_SCENARIO.slowFraction)
   .option('--slow-lag-ms', 'slow: how late they run', DEFAULT_SCENARIO.slowLagMs)
   .option('--partition-s', 'partition: how long the split lasts', DEFAULT_SCENARIO.partitionMs / 1000)
+  .option('--retransmit-mult', 'Each piece of news is sent this many times log10(N+1)', 4)
+  .option('--push-pull-s', 'Seconds between push-pull exchanges (doubling per doubling of the cluster past 32)', 30)
   .option('--warmup-s', 'Seconds before traffic and probes are counted', DEFAULT_SCENARIO.warmupMs / 1000)
   .option('--json', 'Print the report as JSON')
   .option('--quiet', 'No progress lines on stderr')

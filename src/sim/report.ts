@@ -128,7 +128,7 @@ export function formatReport(report: SimReport): string {
   const s = r.suspicions;
   lines.push(`suspicions raised ${thousands(s.raised)}, refuted ${thousands(s.refuted)}; deaths declared ${thousands(s.deathsDeclared)}; late ticks ${s.lateTicks}`);
   const f = r.falseDeaths;
-  lines.push(`false DEAD/LEFT (about a live node): ${f.count}; about paused nodes ${f.ofPausedNodes}; about earlier lives of restarted nodes ${f.ofEarlierLives}`);
+  lines.push(`false DEAD/LEFT (about a live node, the run and its convergence check): ${f.count}; about paused nodes ${f.ofPausedNodes}; about earlier lives of restarted nodes ${f.ofEarlierLives}`);
   for (const example of f.examples) lines.push(`  ${example}`);
   const c = r.crashes;
   if (c.count > 0) {
@@ -156,7 +156,7 @@ export function formatReport(report: SimReport): string {
   }
   const v = r.convergence;
   lines.push(
-    `convergence at the end: ${v.converged ? 'yes' : 'NO'} (${v.observersChecked} observers checked, ${v.disagreements} disagreements)` +
+    `convergence once the network heals at the end: ${v.converged ? 'yes' : 'NO'} (${v.observersChecked} observers checked, ${v.disagreements} disagreements)` +
       (v.afterMs > 0 ? `, after ${ms(v.afterMs)} more` : v.afterMs < 0 ? ', not within the budget' : ''),
   );
   for (const example of v.examples) lines.push(`  ${example}`);

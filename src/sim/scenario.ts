@@ -1,9 +1,9 @@
 // Scenarios: a formed cluster, a schedule of faults, the measurements, and the report. Pure;
 // the CLI (main.ts) and the benchmarks run these, the tests build smaller ones by hand.
 //
-//   steady      uniform loss only: traffic and false suspicion
+//   steady      uniform loss and `joins` new nodes only: traffic and false suspicion
 //   crashes     plus a crash every crashEveryMs (the next waits until the last is declared dead
-//               everywhere), each victim restarted restartAfterMs later, and `joins` new nodes
+//               everywhere), each victim restarted restartAfterMs later
 //   pauses      plus a pause of pauseMinMs..pauseMaxMs every pauseEveryMs (a stopped process)
 //   slow        plus slowFraction of the nodes running slowLagMs late from the warm-up on
 //   partition   plus a split into two random halves for partitionMs, then healed
@@ -88,7 +88,12 @@ export interface ScenarioRun {
   report: SimReport;
 }
 
-export function runScenario(overrides: Partial<ScenarioOptions>, onProgress?: (progress: Progress) => void): ScenarioRun {
+// `prepare` sees the cluster before it forms (to add observers, say).
+export function runScenario(
+  overrides: Partial<ScenarioOptions>,
+  onProgress?: (progress: Progress) => void,
+  prepare?: (cluster: SimCluster) => void,
+): ScenarioRun {
   const options: ScenarioOptions = { ...DEFAULT_SCENARIO, ...overrides };
   assert(Number.isInteger(options.nodes) && options.nodes >= 2, 'at least two nodes');
   assert(options.minutes > 0, 'a positive duration');
@@ -107,6 +112,7 @@ export function runScenario(overrides: Partial<ScenarioOptions>, onProgress?: (p
   const traffic = new TrafficMeter(cluster);
   cluster.observers.push(falseDeaths, probes, crashes, joins);
 
+  prepare?.(cluster);
   cluster.form(options.nodes);
   cluster.at(warmupMs, () => traffic.start());
 
@@ -190,18 +196,24 @@ export function runScenario(overrides: Partial<ScenarioOptions>, onProgress?: (p
     cluster.runUntil(atMs);
     onProgress?.({ simulatedMs: atMs, endMs, steps: cluster.stats.steps, upNodes: cluster.upNodes });
   }
-  // Everything measured so far is the run; convergence may take a little longer.
+  // Everything measured so far is the run. Then liveness: the network heals (no loss, no
+  // partition) and membership must converge within the budget; under loss a large cluster is
+  // never converged at any one instant (some suspicion is always on its way to refutation).
   const trafficFigures = traffic.read();
   const totals = cluster.totalStats();
+  const probeCounts = { ...probes };
   crashes.close();
   joins.close();
   const reportEndMs = cluster.nowMs;
+  cluster.network.healPartitions();
+  cluster.network.clearLinkLoss();
+  cluster.network.setUniformLoss(0);
   const convergedAfterMs = runUntilConverged(cluster, options.convergenceBudgetMs, 1000, options.convergenceObservers);
   const convergence = checkConvergence(cluster, options.convergenceObservers);
 
   const crashRecords = crashes.records;
   const periods = crashRecords.filter((r) => r.firstProbeMs >= 0).map((r) => Math.ceil(r.firstProbeMs / swim.probeIntervalMs));
-  const effectivePeriodMs = probes.probes > 0 ? (trafficFigures.nodeSeconds * 1000) / probes.probes : NaN;
+  const effectivePeriodMs = probeCounts.probes > 0 ? (trafficFigures.nodeSeconds * 1000) / probeCounts.probes : NaN;
   const joinRecords = joins.records.filter((r) => r.kind === 'join');
   const restartRecords = joins.records.filter((r) => r.kind === 'restart');
   const joinSummary = (records: typeof joinRecords): SimReport['joins'] => ({
@@ -236,13 +248,13 @@ export function runScenario(overrides: Partial<ScenarioOptions>, onProgress?: (p
       cut: cluster.network.stats.cut,
     },
     probes: {
-      all: probes.probes,
+      all: probeCounts.probes,
       effectivePeriodMs,
-      live: probes.liveProbes,
-      liveFailed: probes.liveFailed,
-      liveRaised: probes.liveRaised,
-      failureRate: probes.liveProbes > 0 ? probes.liveFailed / probes.liveProbes : NaN,
-      raisedRate: probes.liveProbes > 0 ? probes.liveRaised / probes.liveProbes : NaN,
+      live: probeCounts.liveProbes,
+      liveFailed: probeCounts.liveFailed,
+      liveRaised: probeCounts.liveRaised,
+      failureRate: probeCounts.liveProbes > 0 ? probeCounts.liveFailed / probeCounts.liveProbes : NaN,
+      raisedRate: probeCounts.liveProbes > 0 ? probeCounts.liveRaised / probeCounts.liveProbes : NaN,
       formulaRate: expectedProbeFailure(network.lossRate, swim.indirectChecks),
     },
     suspicions: {
