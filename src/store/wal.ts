@@ -173,7 +173,7 @@ export class WriteAheadLog {
 
   // Writes the open batch and starts its sync, unless walSyncsInFlightMax syncs are running:
   // then the batch grows until one finishes. (Each fdatasync covers every byte written before
-  // it, so overlapping syncs would be safe; see limits.ts for why there is one.)
+  // it, so overlapping syncs are safe; limits.ts says how many may overlap.)
   private readonly sync = (): void => {
     this.scheduled = false;
     if (this.open.buffers.length === 0 || this.syncsInFlight >= limits.walSyncsInFlightMax) return;
