@@ -3,6 +3,7 @@
 // writes and their resolution, read repair of an emptied replica, and read-your-writes over
 // thousands of operations.
 import { rmSync } from 'node:fs';
+import { connect } from 'node:net';
 import t from 'tap';
 import { ClusterClient } from '../../src/client/cluster-client.js';
 import { DkvClient } from '../../src/client/client.js';
@@ -36,6 +37,19 @@ async function replicaValues(node: Dkvd, key: string): Promise<string[]> {
   const body = await onNode(node, (c) => c.requestRaw(Opcode.REPLICA_GET, { key: Buffer.from(key) }));
   const versions = decodeVersionsBody(body);
   return (versions?.siblings ?? []).filter((s) => s.value !== null).map((s) => Buffer.from(s.value!).toString());
+}
+
+// One inline RESP command (as nc sends it); resolves with the whole reply.
+function inline(node: Dkvd, command: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const socket = connect(node.tcpPort, '127.0.0.1', () => socket.end(`${command}\r\n`));
+    let text = '';
+    socket.setEncoding('utf8');
+    socket.on('data', (chunk: string) => (text += chunk));
+    socket.on('end', () => resolve(text));
+    socket.on('error', reject);
+    socket.setTimeout(8000, () => socket.destroy(new Error(`no reply to ${command}`)));
+  });
 }
 
 async function stat(node: Dkvd, name: string): Promise<number> {
@@ -156,6 +170,22 @@ t.test('five nodes, N=3 R=2 W=2', async (t) => {
     }
     t.ok(checked >= 1000, `${checked} write-then-read pairs`);
     t.equal(stale, 0, 'every read saw the write acknowledged before it');
+  });
+
+  await t.test('RESP on any node reads and writes any key; GET answers one winner', async (t) => {
+    const [a, b] = [nodes.get('r2')!, nodes.get('r4')!];
+    t.equal(await inline(a, 'SET resp-key hello'), '+OK\r\n');
+    t.equal(await inline(b, 'GET resp-key'), '$5\r\nhello\r\n', 'read through another node');
+    const read = await client.get('resp-key');
+    await client.put('resp-key', 'left', { context: read!.context });
+    const other = await ClusterClient.connect(`127.0.0.1:${nodes.get('r5')!.tcpPort}`);
+    t.teardown(() => other.close());
+    await other.put('resp-key', 'right', { context: read!.context });
+    const winner = await inline(a, 'GET resp-key');
+    t.ok(winner === '$4\r\nleft\r\n' || winner === '$5\r\nright\r\n', `one of the siblings: ${JSON.stringify(winner)}`);
+    t.equal(await inline(b, 'GET resp-key'), winner, 'the same winner through every node');
+    t.equal(await inline(b, 'DEL resp-key'), ':1\r\n');
+    t.equal(await inline(a, 'GET resp-key'), '$-1\r\n');
   });
 
   await t.test('a GET routed by key costs R-1 replica reads and no forward', async (t) => {
