@@ -47,7 +47,8 @@ for i in 1 2 3; do
   deadline=$((SECONDS + START_TIMEOUT_S))
   port=""
   until [ -n "$port" ]; do
-    port=$(head -n 1 "$WORK/n$i.log" | grep -o '"tcp":"127\.0\.0\.1:[0-9]*"' | grep -o '[0-9]*"$' | tr -d '"' || true)
+    # The start line carries the port in "tcp" (a joining node may log before it).
+    port=$(grep -o '"tcp":"127\.0\.0\.1:[0-9]*"' "$WORK/n$i.log" | head -n 1 | grep -o '[0-9]*"$' | tr -d '"' || true)
     [ -n "$port" ] && break
     [ $SECONDS -lt $deadline ] || { echo "dkvd n$i did not start; its log:" >&2; cat "$WORK/n$i.log" >&2; exit 1; }
     sleep 0.1
