@@ -198,6 +198,7 @@ export class SwimCore {
     // in lock step.
     this.nextProbeAtMs = nowMs + Math.floor(random.next() * config.probeIntervalMs);
     this.nextGossipAtMs = nowMs;
+    // A random first push-pull, so that nodes started together do not exchange in lock step.
     this.nextPushPullAtMs = nowMs + config.pushPullIntervalMs;
     this.gossip.enqueue(index, this.selfAlive());
   }
@@ -597,6 +598,16 @@ export class SwimCore {
     this.emit(index, state === DEAD ? 'dead' : 'left', nowMs);
   }
 
+  // A SUSPECT, DEAD or LEFT about this node. At or above its incarnation it is refuted with a
+  // higher one. Below it, the accuser missed an earlier refutation: the ALIVE it missed is
+  // gossiped again (it rides on the ACK to the accuser's next PING, which carries the
+  // accusation), instead of letting a lone accuser's timer run out.
+  private answerAccusation(incarnation: number, nowMs: number): void {
+    if (this.leaving) return;
+    if (incarnation >= this.incarnation) this.refute(incarnation, nowMs);
+    else if (!this.gossip.has(this.selfIndex)) this.gossip.enqueue(this.selfIndex, this.selfAlive());
+  }
+
   private refute(accusedIncarnation: number, nowMs: number): void {
     // Nothing outbids the largest u32: ignore it rather than let a packet trip the assertion below.
     if (accusedIncarnation >= 0xffffffff) return;
@@ -742,7 +753,7 @@ export class SwimCore {
 
   private applySuspect(index: number, incarnation: number, from: string, nowMs: number): void {
     if (index === this.selfIndex) {
-      if (!this.leaving && incarnation >= this.incarnation) this.refute(incarnation, nowMs);
+      this.answerAccusation(incarnation, nowMs);
       return;
     }
     const state = this.state[index];
@@ -767,7 +778,7 @@ export class SwimCore {
 
   private applyDead(index: number, incarnation: number, from: string, nowMs: number): void {
     if (index === this.selfIndex) {
-      if (!this.leaving && incarnation >= this.incarnation) this.refute(incarnation, nowMs);
+      this.answerAccusation(incarnation, nowMs);
       return;
     }
     const state = this.state[index];
@@ -778,7 +789,7 @@ export class SwimCore {
 
   private applyLeft(index: number, incarnation: number, nowMs: number): void {
     if (index === this.selfIndex) {
-      if (!this.leaving && incarnation >= this.incarnation) this.refute(incarnation, nowMs);
+      this.answerAccusation(incarnation, nowMs);
       return;
     }
     const state = this.state[index];
