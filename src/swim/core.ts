@@ -600,12 +600,20 @@ export class SwimCore {
 
   // A SUSPECT, DEAD or LEFT about this node. At or above its incarnation it is refuted with a
   // higher one. Below it, the accuser missed an earlier refutation: the ALIVE it missed is
-  // gossiped again (it rides on the ACK to the accuser's next PING, which carries the
-  // accusation), instead of letting a lone accuser's timer run out.
-  private answerAccusation(incarnation: number, nowMs: number): void {
+  // gossiped again. Either way the accuser, when the message names it, also gets the ALIVE
+  // straight away: gossip reaches almost everyone, but a lone accuser that gossip misses would
+  // otherwise let its suspicion run out on a live node (the simulator showed it: 1,000 nodes at
+  // 5% loss).
+  private answerAccusation(incarnation: number, from: string | null, nowMs: number): void {
     if (this.leaving) return;
     if (incarnation >= this.incarnation) this.refute(incarnation, nowMs);
     else if (!this.gossip.has(this.selfIndex)) this.gossip.enqueue(this.selfIndex, this.selfAlive());
+    const accuser = from === null ? undefined : this.known(from);
+    if (accuser === undefined || accuser === this.selfIndex) return;
+    const d = this.directory;
+    this.writer.begin(this.header);
+    this.writer.append(this.selfAlive());
+    this.sendPacket(d.hosts[accuser]!, d.udpPorts[accuser]!);
   }
 
   private refute(accusedIncarnation: number, nowMs: number): void {
@@ -753,7 +761,7 @@ export class SwimCore {
 
   private applySuspect(index: number, incarnation: number, from: string, nowMs: number): void {
     if (index === this.selfIndex) {
-      this.answerAccusation(incarnation, nowMs);
+      this.answerAccusation(incarnation, from, nowMs);
       return;
     }
     const state = this.state[index];
@@ -778,7 +786,7 @@ export class SwimCore {
 
   private applyDead(index: number, incarnation: number, from: string, nowMs: number): void {
     if (index === this.selfIndex) {
-      this.answerAccusation(incarnation, nowMs);
+      this.answerAccusation(incarnation, from, nowMs);
       return;
     }
     const state = this.state[index];
@@ -789,7 +797,7 @@ export class SwimCore {
 
   private applyLeft(index: number, incarnation: number, nowMs: number): void {
     if (index === this.selfIndex) {
-      this.answerAccusation(incarnation, nowMs);
+      this.answerAccusation(incarnation, null, nowMs);
       return;
     }
     const state = this.state[index];

@@ -167,7 +167,8 @@ t.test('refutation: an accusation at or above our incarnation is outbid and ALIV
     t.equal(solo.core.awareness.score, 1, `${name}: an accusation counts against local health`);
     t.equal(solo.core.members()[0]!.status, 'alive');
     t.equal(solo.core.members()[0]!.incarnation, accused + 1);
-    // Far above: max(own, accused) + 1.
+    // Far above: max(own, accused) + 1. (Packets so far carried the earlier refutations.)
+    solo.drain();
     solo.feed(2, accuse(100));
     t.equal(solo.core.currentIncarnation, 101, `${name}: outbids a far higher accusation`);
     // The refutation goes out with the next packet.
@@ -216,4 +217,26 @@ t.test('a leaving node does not refute', async (t) => {
   t.equal(solo.core.stats.suspicionsRefuted, 0);
   t.equal(solo.core.members()[0]!.status, 'left');
   t.end();
+});
+
+t.test('the accuser named in a SUSPECT or DEAD gets the refuting ALIVE straight away', async (t) => {
+  for (const [name, accuse] of [
+    ['SUSPECT', (i: number) => encodeSuspect(i, idOf(0), idOf(2))],
+    ['DEAD', (i: number) => encodeDead(i, idOf(0), idOf(2))],
+  ] as const) {
+    const solo = new Solo({}, 1, 3);
+    solo.feed(2, aliveOf(2, 0));
+    solo.feed(1, aliveOf(1, 0));
+    solo.drain();
+    // A current accusation is refuted; a stale one (the accuser missed the refutation) is
+    // answered with the ALIVE it missed. Both go to the accuser at once, whoever relayed them.
+    for (const [accused, expected] of [[3, 4], [2, 4]] as const) {
+      solo.feed(1, accuse(accused));
+      const direct = solo.drain().out.filter((p) => p.host === hostOf(2));
+      t.ok(
+        direct.some((p) => p.messages.some((m) => m.type === SwimMessageType.ALIVE && m.id === idOf(0) && m.number === expected)),
+        `${name} at ${accused}: ALIVE ${expected} sent to the accuser`,
+      );
+    }
+  }
 });
