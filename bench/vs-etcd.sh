@@ -41,31 +41,8 @@ TEST_TIMEOUT_S=${TEST_TIMEOUT_S:-$((${DURATION%.*} + 60))}
 START_TIMEOUT_S=30
 MEMBERS=3
 
-ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-WORK=$(mktemp -d "${TMPDIR:-/tmp}/dkv-vs-etcd.XXXXXX")
-PIDS=()
-
-cleanup() {
-  local pid
-  for pid in "${PIDS[@]}"; do
-    kill -TERM "$pid" 2>/dev/null || true
-  done
-  for pid in "${PIDS[@]}"; do
-    # Bounded: SIGKILL whatever has not exited within 10 s.
-    for _ in $(seq 1 100); do
-      kill -0 "$pid" 2>/dev/null || break
-      sleep 0.1
-    done
-    kill -KILL "$pid" 2>/dev/null || true
-  done
-  rm -rf "$WORK"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-need() {
-  command -v "$1" >/dev/null 2>&1
-}
+# shellcheck source=bench/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh" vs-etcd
 
 if ! need etcd || ! need etcdctl; then
   echo "installing etcd-server and etcd-client"

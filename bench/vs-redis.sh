@@ -34,31 +34,8 @@ VALUE_BYTES=100
 PIPELINES=(1 16)
 START_TIMEOUT_S=15
 
-ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-WORK=$(mktemp -d "${TMPDIR:-/tmp}/dkv-vs-redis.XXXXXX")
-PIDS=()
-
-cleanup() {
-  local pid
-  for pid in "${PIDS[@]}"; do
-    kill -TERM "$pid" 2>/dev/null || true
-  done
-  for pid in "${PIDS[@]}"; do
-    # Bounded: SIGKILL whatever has not exited within 10 s.
-    for _ in $(seq 1 100); do
-      kill -0 "$pid" 2>/dev/null || break
-      sleep 0.1
-    done
-    kill -KILL "$pid" 2>/dev/null || true
-  done
-  rm -rf "$WORK"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-need() {
-  command -v "$1" >/dev/null 2>&1
-}
+# shellcheck source=bench/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh" vs-redis
 
 if ! need redis-server || ! need redis-benchmark || ! need redis-cli; then
   echo "installing redis-server and redis-tools"
