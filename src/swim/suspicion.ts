@@ -12,6 +12,8 @@ export class Suspicion {
   private readonly confirmers: Set<string>;
   private confirmations = 0;
   deadlineMs: number;
+  // Whether the holder has already asked the suspect itself, once its timer ran out unconfirmed.
+  lastChanceSent = false;
 
   constructor(
     from: string,
@@ -23,6 +25,10 @@ export class Suspicion {
     assert(timeoutMinMs > 0 && timeoutMinMs <= timeoutMaxMs, 'suspicion timeouts are ordered');
     this.confirmers = new Set([from]);
     this.deadlineMs = startMs + (confirmationsExpected < 1 ? timeoutMinMs : timeoutMaxMs);
+  }
+
+  get confirmationCount(): number {
+    return this.confirmations;
   }
 
   // A new accuser shortens the timer; a repeated one does not. Returns whether it counted, so the

@@ -83,7 +83,10 @@ t.test('core: six members, two confirmations expected; timer from max to min', a
   const lone = soloKnowing(5);
   lone.feed(2, encodeSuspect(0, idOf(1), idOf(2)));
   lone.runTo(3000, true);
-  t.equal(deathOf(lone, 1), 2400, 'an unconfirmed suspicion runs to the maximum');
+  // Unconfirmed at the maximum: one last PING to the suspect with the accusation, then the
+  // death a probe timeout (40 ms) later, since the harness's suspect never refutes.
+  t.equal(deathOf(lone, 1), 2440, 'an unconfirmed suspicion runs to the maximum, plus one last probe');
+  t.equal(lone.core.stats.lastChanceProbes, 1);
   t.equal(lone.core.stats.deathsDeclared, 1);
 
   const once = soloKnowing(5);
@@ -151,9 +154,22 @@ t.test('core: an ALIVE above the suspicion ends it; the death is gossiped when i
   const sent = solo.runTo(3000, true);
   t.equal(deathOf(solo, 1), undefined, 'refuted: never dead');
   t.equal(solo.events.find((e) => e.id === idOf(1) && e.status === 'alive')?.incarnation, 1);
-  t.equal(deathOf(solo, 3), 2400, 'the other suspicion ran on');
+  t.equal(deathOf(solo, 3), 2440, 'the other suspicion ran on (to its maximum and one last probe)');
   const deads = sent.flatMap((p) => p.messages).filter((m) => m.type === SwimMessageType.DEAD);
   t.ok(deads.length > 0, 'DEAD gossiped');
   t.same(deads[0], { type: SwimMessageType.DEAD, number: 0, id: idOf(3), from: idOf(0) });
   t.end();
+});
+
+t.test('core: an unconfirmed suspicion asks the suspect once more; its ALIVE in time saves it', async (t) => {
+  const solo = soloKnowing(5);
+  solo.feed(2, encodeSuspect(0, idOf(1), idOf(2)));
+  const sent = solo.runTo(2400, true);
+  const lastChance = sent.filter((p) => p.host === hostOf(1) && p.messages.some((m) => m.type === SwimMessageType.SUSPECT && m.id === idOf(1)));
+  t.ok(lastChance.length >= 1, 'a PING carrying the accusation went to the suspect');
+  t.equal(solo.core.stats.lastChanceProbes, 1);
+  solo.feed(1, aliveOf(1, 1));
+  solo.runTo(3000, true);
+  t.equal(deathOf(solo, 1), undefined, 'never declared dead');
+  t.equal(solo.core.members().find((m) => m.id === idOf(1))?.status, 'alive');
 });
