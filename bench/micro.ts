@@ -419,6 +419,7 @@ function serviceOf(store: VersionedStore): Service {
     get coordinator(): never {
       throw new Error('no coordinator in the micro-benchmark');
     },
+    write: (key, value, context) => store.write(key, value, context),
     leave: () => Promise.reject(new Error('no membership in the micro-benchmark')),
   };
 }

@@ -107,8 +107,7 @@ export class Coordinator {
         if (error === undefined) {
           resolve(answered);
         } else {
-          if (error.code === 'REPLICA_TIMEOUT') this.stats.replicaTimeouts++;
-          else this.stats.quorumFailures++;
+          this.countFailure(error);
           reject(error);
         }
       };
@@ -196,8 +195,7 @@ export class Coordinator {
         if (error === undefined) {
           resolve();
         } else {
-          if (error.code === 'REPLICA_TIMEOUT') this.stats.replicaTimeouts++;
-          else this.stats.quorumFailures++;
+          this.countFailure(error);
           reject(error);
         }
       };
@@ -239,6 +237,11 @@ export class Coordinator {
     // and answers once that copy is durable.
     if (!selfIsReplica) await local.durable;
     return local.result;
+  }
+
+  private countFailure(error: DkvError): void {
+    if (error.code === 'REPLICA_TIMEOUT') this.stats.replicaTimeouts++;
+    else this.stats.quorumFailures++;
   }
 
   // A replica's REPLICA_PUT: a hint for another replica, or a merge into this node's copy.

@@ -106,20 +106,14 @@ export class NativeSession implements Session, FrameSink {
         case Opcode.PUT: {
           const put = decodePutRequest(body);
           const options = readQuorumOptions(body);
-          const written =
-            service.cluster.size === 1
-              ? service.store.write(put.key, put.value, put.context)
-              : service.coordinator.write(put.key, put.value, put.context, options);
+          const written = service.write(put.key, put.value, put.context, options);
           this.later(opcode, requestId, written, (result) => this.withRing(putReply(result), options));
           return;
         }
         case Opcode.DELETE: {
           const del = decodeDeleteRequest(body);
           const options = readQuorumOptions(body);
-          const written =
-            service.cluster.size === 1
-              ? service.store.write(del.key, null, del.context)
-              : service.coordinator.write(del.key, null, del.context, options);
+          const written = service.write(del.key, null, del.context, options);
           this.later(opcode, requestId, written, (result) => this.withRing(deleteReply(result), options));
           return;
         }
@@ -146,11 +140,7 @@ export class NativeSession implements Session, FrameSink {
         case Opcode.MPUT: {
           const entries = decodeMputRequest(body);
           const options = readQuorumOptions(body);
-          const writes = entries.map((e) =>
-            service.cluster.size === 1
-              ? service.store.write(e.key, e.value, e.context)
-              : service.coordinator.write(e.key, e.value, e.context, options),
-          );
+          const writes = entries.map((e) => service.write(e.key, e.value, e.context, options));
           this.later(opcode, requestId, Promise.all(writes), (results) => ({
             contexts: results.map((r) => r.context),
           }));

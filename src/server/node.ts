@@ -10,7 +10,9 @@ import type { Logger, LogLevel } from '../lib/log.js';
 import type { StorageEngine } from '../store/engine.js';
 import { LmdbEngine } from '../store/lmdb-engine.js';
 import { MemoryEngine } from '../store/memory-engine.js';
-import { VersionedStore } from '../store/versioned-store.js';
+import { VersionedStore, type WriteResult } from '../store/versioned-store.js';
+import type { Clock } from '../version/dvv.js';
+import type { QuorumOptions } from '../wire/messages.js';
 import { WriteAheadLog } from '../store/wal.js';
 import type { SwimConfig } from '../swim/config.js';
 import { Membership } from '../swim/membership.js';
@@ -135,6 +137,11 @@ export class DkvNode implements Service {
     const coordinator = this.coordinatorHandle;
     if (coordinator === null) throw new DkvError('SHUTTING_DOWN', 'the node is starting');
     return coordinator;
+  }
+
+  write(key: Uint8Array, value: Uint8Array | null, context: Clock | undefined, options: QuorumOptions): Promise<WriteResult> {
+    if (this.cluster.size === 1) return this.store.write(key, value, context);
+    return this.coordinator.write(key, value, context, options);
   }
 
   get membership(): Membership {

@@ -248,8 +248,7 @@ export class RespSession implements Session, RespSink {
   }
 
   private write(key: Uint8Array, value: Uint8Array | null): Promise<WriteResult> {
-    if (this.service.cluster.size === 1) return this.service.store.write(key, value, undefined);
-    return this.service.coordinator.write(key, value, undefined, DEFAULT_QUORUM);
+    return this.service.write(key, value, undefined, DEFAULT_QUORUM);
   }
 
   private async del(args: RespArgs): Promise<Buffer> {

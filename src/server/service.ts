@@ -1,6 +1,8 @@
 // What request handlers of either dialect share: the store, the counters and the node's state.
 import type { Logger } from '../lib/log.js';
-import type { VersionedStore } from '../store/versioned-store.js';
+import type { VersionedStore, WriteResult } from '../store/versioned-store.js';
+import type { Clock } from '../version/dvv.js';
+import type { QuorumOptions } from '../wire/messages.js';
 import type { Membership } from '../swim/membership.js';
 import type { ClusterView } from '../coordinator/cluster-view.js';
 import type { Coordinator } from '../coordinator/coordinator.js';
@@ -19,6 +21,9 @@ export interface Service {
   // The ring and members' health, and the coordinator of requests across replicas.
   readonly cluster: ClusterView;
   readonly coordinator: Coordinator;
+  // A client's PUT (value) or DELETE (null): the store's own write while this node is the whole
+  // ring, the coordinator's across replicas otherwise.
+  write(key: Uint8Array, value: Uint8Array | null, context: Clock | undefined, options: QuorumOptions): Promise<WriteResult>;
   // Leaves the cluster gracefully, then stops the node.
   leave(): Promise<void>;
   // The STATS reply and INFO's fields: name → value.

@@ -117,7 +117,6 @@ export class SimDataCluster {
   // Faults on requests towards a node, on top of `down`.
   readonly faults = new Map<string, LinkFault>();
   requestsSent = 0;
-  requestsLost = 0;
 
   constructor(readonly options: DataClusterOptions) {
     this.random = new SeededRandom(options.seed);
@@ -188,10 +187,7 @@ export class SimDataCluster {
           this.timers.clearTimeout(timer);
           fn();
         };
-        if (fault === 'drop') {
-          this.requestsLost++;
-          return;
-        }
+        if (fault === 'drop') return;
         this.timers.setTimeout(() => {
           if (target === undefined || target.down || fault === 'refuse') {
             this.timers.setTimeout(() => settle(() => reject(new DkvError('CANNOT_CONNECT', `${to} refused`))), this.delay());
