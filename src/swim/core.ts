@@ -330,8 +330,21 @@ export class SwimCore {
     this.advance(nowMs);
     if (this.leaving) return;
     this.leaving = true;
-    this.gossip.enqueue(this.selfIndex, encodeLeft(this.incarnation, this.id));
+    const left = encodeLeft(this.incarnation, this.id);
+    this.gossip.enqueue(this.selfIndex, left);
     this.changedMs[this.selfIndex] = nowMs;
+    // A departure is rare and every member should hear it: besides gossip, one datagram to each
+    // member that is up, so a member that gossip happens to miss does not take the silence for
+    // a crash.
+    const d = this.directory;
+    for (let i = 0; i < this.probeCount; i++) {
+      const index = this.probeOrder[i]!;
+      const state = this.state[index];
+      if (state !== ALIVE && state !== SUSPECT) continue;
+      this.writer.begin(this.header);
+      this.writer.append(left);
+      this.sendPacket(d.hosts[index]!, d.udpPorts[index]!);
+    }
     this.gossipRound();
     this.nextGossipAtMs = nowMs + this.config.gossipIntervalMs;
   }
