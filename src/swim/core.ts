@@ -349,7 +349,10 @@ export class SwimCore {
     this.nextGossipAtMs = nowMs + this.config.gossipIntervalMs;
   }
 
-  // The full member list for a push-pull exchange: one record per member, back to back.
+  // The full member list for a push-pull exchange, records back to back: an ALIVE for each
+  // member, followed by its SUSPECT or DEAD when it is down or in doubt (so that a receiver
+  // that never heard of it, such as a node joining after a crash, learns its address and places
+  // it on the ring as the others do), or a LEFT alone.
   localState(): Buffer {
     const records: Buffer[] = [];
     const d = this.directory;
@@ -359,8 +362,10 @@ export class SwimCore {
       const state = this.state[index]!;
       const incarnation = this.incarnations[index]!;
       const id = d.ids[index]!;
-      if (state === ALIVE) records.push(encodeAlive(incarnation, id, d.hosts[index]!, d.udpPorts[index]!, d.tcpPorts[index]!));
-      else if (state === SUSPECT) records.push(encodeSuspect(incarnation, id, this.id));
+      if (state === ALIVE || state === SUSPECT || state === DEAD) {
+        records.push(encodeAlive(incarnation, id, d.hosts[index]!, d.udpPorts[index]!, d.tcpPorts[index]!));
+      }
+      if (state === SUSPECT) records.push(encodeSuspect(incarnation, id, this.id));
       else if (state === DEAD) records.push(encodeDead(incarnation, id, this.id));
       else if (state === LEFT) records.push(encodeLeft(incarnation, id));
     }
@@ -377,7 +382,7 @@ export class SwimCore {
     let type: number;
     let records = 0;
     while ((type = reader.next()) > 0) {
-      if (type < SwimMessageType.ALIVE || ++records > limits.membersMax) return false;
+      if (type < SwimMessageType.ALIVE || ++records > 2 * limits.membersMax) return false;
     }
     if (type < 0) return false;
     reader.reset(bytes, 0, bytes.length);

@@ -1,6 +1,6 @@
 // SWIM across real dkvd processes on loopback: eight nodes started in an order where the seed
-// comes last, then a crash, a pause shorter than the suspicion timeout, a restart and a
-// graceful leave. Probes every 200 ms (memberlist's LAN profile with every time divided by 5)
+// comes last, then a crash, a node joining after it, a pause shorter than the suspicion timeout,
+// a restart and a graceful leave. Probes every 200 ms (memberlist's LAN profile with every time divided by 5)
 // keep it quick.
 import { createSocket } from 'node:dgram';
 import { connect, createServer } from 'node:net';
@@ -31,6 +31,15 @@ async function membersOf(node: Dkvd): Promise<Member[]> {
   }
 }
 
+async function ringChecksumOf(node: Dkvd): Promise<number> {
+  const client = new DkvClient({ port: node.tcpPort, timeoutMs: 2000, connectTimeoutMs: 2000 });
+  try {
+    return Number((await client.stats()).ringChecksum);
+  } finally {
+    await client.close();
+  }
+}
+
 // Polls until `check` holds for what every node in `observers` reports; bounded by WAIT_MS.
 async function waitFor(observers: Dkvd[], what: string, check: (members: Member[]) => boolean): Promise<number> {
   const started = performance.now();
@@ -52,7 +61,7 @@ function deadLines(node: Dkvd, member: string): string[] {
   return node.logLines.filter((line) => line.includes('"member dead"') && line.includes(`"member":"${member}"`));
 }
 
-t.test('eight dkvd processes: converge, crash, pause, restart, leave', async (t) => {
+t.test('eight dkvd processes: converge, crash, a late joiner, pause, restart, leave', async (t) => {
   const seedPort = await freePort();
   const join = ['--join', `127.0.0.1:${seedPort}`];
   const nodes: Dkvd[] = [];
@@ -94,6 +103,14 @@ t.test('eight dkvd processes: converge, crash, pause, restart, leave', async (t)
   const others = nodes.slice(0, 7);
   const detected = await waitFor(others, `${victim.nodeId} dead`, (members) => stateOf(members, victim.nodeId)?.state === 'dead');
   t.pass(`a SIGKILLed node is dead at all ${others.length} others after ${Math.round(detected)} ms`);
+
+  // A node that joins after the crash learns of the dead member through push-pull (as a
+  // suspicion it then confirms) and builds the same ring as the others: the dead member keeps its
+  // place on every ring until it is forgotten.
+  const joiner = (nodes[NODES] = await start(NODES));
+  await waitFor([joiner], `${victim.nodeId} dead at the joiner`, (members) => stateOf(members, victim.nodeId)?.state === 'dead');
+  const checksums = await Promise.all([...others, joiner].map(ringChecksumOf));
+  t.same(new Set(checksums).size, 1, `the joiner's ring is the others' (checksums ${[...new Set(checksums)].join(', ')})`);
 
   // SIGSTOP for 400 ms, well under the suspicion timeout (0.8 s at least for 7 members): it may
   // be suspected, but refutes on waking and nobody declares it dead.
@@ -139,7 +156,7 @@ t.test('eight dkvd processes: converge, crash, pause, restart, leave', async (t)
   const json = await run(process.execPath, [DKV_CLI, '--server', `127.0.0.1:${nodes[0]!.tcpPort}`, 'members', '--json']);
   t.equal(json.code, 0, json.stderr);
   const listed = JSON.parse(json.stdout) as Member[];
-  t.equal(listed.length, NODES, 'dkv-cli members --json lists every member');
+  t.equal(listed.length, NODES + 1, 'dkv-cli members --json lists every member, the late joiner too');
   for (const member of listed) {
     t.match(member, { id: String, address: /^127\.0\.0\.1:\d+$/, state: /^(alive|suspect|dead|left)$/, incarnation: Number });
   }
@@ -166,7 +183,7 @@ t.test('eight dkvd processes: converge, crash, pause, restart, leave', async (t)
     socket.setTimeout(5000, () => socket.destroy(new Error('no INFO reply within 5 s')));
   });
   t.match(info, /# Membership\r\n/);
-  t.match(info, new RegExp(`swimMembersAlive:${NODES - 1}\\r\\n`), 'INFO membership counts the alive members: all but the one that left');
+  t.match(info, new RegExp(`swimMembersAlive:${NODES}\\r\\n`), 'INFO membership counts the alive members: all but the one that left, with the late joiner');
 });
 
 t.test('garbage on the UDP port is dropped and counted; the node keeps serving', async (t) => {

@@ -166,19 +166,23 @@ function soloInEveryState(): Solo {
   return solo;
 }
 
-t.test('localState: one record per member, and a fresh node merging it holds the same view', async (t) => {
+t.test('localState: every member with its address, and a fresh node merging it holds the same members', async (t) => {
   const solo = soloInEveryState();
   const state = solo.core.localState();
   const records = messagesOf(Buffer.concat([unhex('d7 01 00'), state]))!;
   t.same(records[0], { type: SwimMessageType.ALIVE, number: 0, id: idOf(0), host: hostOf(0), udpPort: UDP_PORT, tcpPort: TCP_PORT }, 'itself first');
-  const byId = new Map(records.map((r) => [r.id, r]));
-  t.same(byId.get(idOf(1)), { type: SwimMessageType.ALIVE, number: 2, id: idOf(1), host: hostOf(1), udpPort: UDP_PORT, tcpPort: TCP_PORT });
-  t.same(byId.get(idOf(2)), { type: SwimMessageType.SUSPECT, number: 2, id: idOf(2), from: idOf(0) });
-  t.same(byId.get(idOf(3)), { type: SwimMessageType.DEAD, number: 2, id: idOf(3), from: idOf(0) });
-  t.same(byId.get(idOf(4)), { type: SwimMessageType.LEFT, number: 2, id: idOf(4) });
-  t.equal(records.length, 5);
+  const byId = new Map<string, unknown[]>();
+  for (const r of records.slice(1)) byId.set(r.id!, [...(byId.get(r.id!) ?? []), r]);
+  const alive = (i: number) => ({ type: SwimMessageType.ALIVE, number: 2, id: idOf(i), host: hostOf(i), udpPort: UDP_PORT, tcpPort: TCP_PORT });
+  t.same(byId.get(idOf(1)), [alive(1)]);
+  t.same(byId.get(idOf(2)), [alive(2), { type: SwimMessageType.SUSPECT, number: 2, id: idOf(2), from: idOf(0) }], 'a suspect: its ALIVE, then the SUSPECT');
+  t.same(byId.get(idOf(3)), [alive(3), { type: SwimMessageType.DEAD, number: 2, id: idOf(3), from: idOf(0) }], 'a dead member: its ALIVE, then the DEAD');
+  t.same(byId.get(idOf(4)), [{ type: SwimMessageType.LEFT, number: 2, id: idOf(4) }], 'a left member: the LEFT alone');
+  t.equal(records.length, 7);
 
-  // A fresh node (n5) knows none of them: only the ALIVEs add members; the rest are about strangers.
+  // A fresh node (n5) knows none of them. It learns every member that is not gone, with its
+  // address: a node joining after a crash must place the dead member on its ring as the others
+  // do. A remote DEAD is taken as a suspicion, which its own timer turns into a death.
   const fresh = new Solo({}, 2, 0, 5);
   t.ok(fresh.core.mergeState(state, 0));
   t.same(
@@ -186,8 +190,17 @@ t.test('localState: one record per member, and a fresh node merging it holds the
     [
       [idOf(0), 'alive', 0],
       [idOf(1), 'alive', 2],
+      [idOf(2), 'suspect', 2],
+      [idOf(3), 'suspect', 2],
       [idOf(5), 'alive', 0],
     ],
+  );
+  t.same(fresh.core.members().find((m) => m.id === idOf(3))?.host, hostOf(3), 'with its address');
+  const gossiped = fresh.runTo(1_000).flatMap((sent) => sent.messages);
+  t.ok(gossiped.some((m) => m.type === SwimMessageType.SUSPECT && m.id === idOf(3)), 'it gossips the suspicion');
+  t.notOk(
+    gossiped.some((m) => m.type === SwimMessageType.ALIVE && (m.id === idOf(2) || m.id === idOf(3))),
+    'it does not gossip the ALIVE of a member it learned was down (the SUSPECT replaced it)',
   );
   // A node (n6) that holds them all alive at incarnation 2 takes the suspicion, the death (as a
   // suspicion) and the leave.
@@ -217,7 +230,7 @@ t.test('mergeState: malformed state is refused without any change', async (t) =>
   const solo = soloInEveryState();
   const good = Buffer.concat([aliveOf(7, 0), encodeLeft(5, idOf(1)), encodeDead(5, idOf(2), idOf(9))]);
   const notUtf8 = unhex('08 0006 00000009 01 ff');
-  const tooMany = Buffer.concat(Array.from({ length: limits.membersMax + 1 }, () => encodeLeft(0, 'x')));
+  const tooMany = Buffer.concat(Array.from({ length: 2 * limits.membersMax + 1 }, () => encodeLeft(0, 'x')));
   const cases: Array<[string, Buffer]> = [
     ['truncated', good.subarray(0, good.length - 1)],
     ['a PING record', Buffer.concat([good, unhex('01 0007 00000001 02 6e30')])],
@@ -228,7 +241,7 @@ t.test('mergeState: malformed state is refused without any change', async (t) =>
     ['trailing garbage', Buffer.concat([good, unhex('ff')])],
     ['a datagram header in front', Buffer.concat([unhex('d7 01 00'), good])],
     ['an id that is not UTF-8', Buffer.concat([good, notUtf8])],
-    [`${limits.membersMax + 1} records`, tooMany],
+    [`${2 * limits.membersMax + 1} records`, tooMany],
   ];
   for (const [name, bytes] of cases) {
     const before = snapshotOf(solo.core);
