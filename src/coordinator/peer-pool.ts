@@ -1,6 +1,6 @@
-// Connections to the other nodes: one pipelined client per peer, opened on first use and kept.
-// Many requests share a connection in flight; the client reconnects with backoff after a
-// failure.
+// Connections to the other nodes: one pipelined client per peer, opened on first use and kept
+// until the peer is dead, has left or moved to another address. Many requests share a connection
+// in flight; the client reconnects with backoff after a failure.
 
 import { DkvClient } from '../client/client.js';
 import { DkvError } from '../lib/errors.js';
@@ -16,7 +16,8 @@ export interface Peers {
 }
 
 export class PeerPool implements Peers {
-  private readonly clients = new Map<string, DkvClient>();
+  // By member id: the address the client was opened to, and the client.
+  private readonly clients = new Map<string, { address: string; client: DkvClient }>();
 
   constructor(private readonly view: ClusterView) {}
 
@@ -24,12 +25,27 @@ export class PeerPool implements Peers {
     const address = this.view.addressOf(id);
     if (address === undefined) throw new DkvError('QUORUM_FAILED', `node ${id} is not a member`);
     const name = `${address.host}:${address.tcpPort}`;
-    let client = this.clients.get(name);
-    if (client === undefined) {
-      client = new DkvClient({ host: address.host, port: address.tcpPort, connectTimeoutMs: CONNECT_TIMEOUT_MS });
-      this.clients.set(name, client);
-    }
+    const open = this.clients.get(id);
+    if (open !== undefined && open.address === name) return open.client;
+    // A member that restarted elsewhere: its old connection goes.
+    if (open !== undefined) this.drop(id);
+    const client = new DkvClient({ host: address.host, port: address.tcpPort, connectTimeoutMs: CONNECT_TIMEOUT_MS });
+    this.clients.set(id, { address: name, client });
     return client;
+  }
+
+  // Closes the connection to a member that is dead or gone; requests still waiting on it fail.
+  // A later request opens a new one.
+  drop(id: string): void {
+    const open = this.clients.get(id);
+    if (open === undefined) return;
+    this.clients.delete(id);
+    open.client.close().catch(() => undefined);
+  }
+
+  // Connections open (or being opened) to peers.
+  get size(): number {
+    return this.clients.size;
   }
 
   async request(id: string, opcode: number, body: unknown, timeoutMs: number): Promise<unknown> {
@@ -49,7 +65,7 @@ export class PeerPool implements Peers {
   }
 
   async close(): Promise<void> {
-    await Promise.all([...this.clients.values()].map((c) => c.close().catch(() => undefined)));
+    await Promise.all([...this.clients.values()].map((open) => open.client.close().catch(() => undefined)));
     this.clients.clear();
   }
 }

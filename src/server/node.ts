@@ -203,6 +203,7 @@ export class DkvNode implements Service {
     if (view === null) return;
     view.update(event.id, event.status, { host: event.host, tcpPort: event.tcpPort });
     if (event.status === 'alive') this.hints?.deliver(event.id);
+    else if (event.status !== 'suspect') this.peers?.drop(event.id);
   };
 
   private async startMembership(): Promise<void> {
@@ -295,6 +296,7 @@ export class DkvNode implements Service {
       snapshot.ringChecksum = this.clusterView.checksum;
       snapshot.staleRingReplies = s.staleRingReplies;
     }
+    if (this.peers !== null) snapshot.peerConnections = this.peers.size;
     const c = this.coordinatorHandle?.stats;
     if (c !== undefined) {
       snapshot.coordinatorGets = c.gets;
