@@ -82,8 +82,11 @@ export interface PhaseReport {
   errors: Record<string, number>;
   elapsedMs: number;
   opsPerSec: number;
-  // Of successful requests, in microseconds; null when there were none.
+  // Of successful requests, in microseconds; null when there were none. Then the same for GETs
+  // and PUTs alone.
   latencyUs: LatencySummary | null;
+  readLatencyUs: LatencySummary | null;
+  writeLatencyUs: LatencySummary | null;
 }
 
 export interface LoadReport {
@@ -142,16 +145,12 @@ class Phase {
   misses = 0;
   writes = 0;
   failed = 0;
-  // For the exact mean: the histogram's is computed from bucket midpoints.
-  private latencyUsSum = 0;
+  // For the exact means: a histogram's is computed from bucket midpoints.
+  private readLatencyUsSum = 0;
+  private writeLatencyUsSum = 0;
   readonly errors = new Map<string, number>();
-  readonly histogram: Histogram = buildHistogram({
-    useWebAssembly: false,
-    bitBucketSize: 32,
-    lowestDiscernibleValue: 1,
-    highestTrackableValue: LATENCY_US_MAX,
-    numberOfSignificantValueDigits: 3,
-  });
+  private readonly readLatency = latencyHistogram();
+  private readonly writeLatency = latencyHistogram();
   readonly startedMs = performance.now();
   endedMs = 0;
   stopping = false;
@@ -169,16 +168,18 @@ class Phase {
 
   answered(opcode: number, sentMs: number, nowMs: number, bodyBytes: number): void {
     this.ops++;
+    const latencyUs = Math.round((nowMs - sentMs) * 1000);
     if (opcode === Opcode.GET) {
       this.reads++;
       // A miss is the one fixed-size GET reply: any value found makes the body longer.
       if (bodyBytes === NOT_FOUND_REPLY.length) this.misses++;
+      this.readLatencyUsSum += latencyUs;
+      this.readLatency.recordValue(latencyUs);
     } else {
       this.writes++;
+      this.writeLatencyUsSum += latencyUs;
+      this.writeLatency.recordValue(latencyUs);
     }
-    const latencyUs = Math.round((nowMs - sentMs) * 1000);
-    this.latencyUsSum += latencyUs;
-    this.histogram.recordValue(latencyUs);
   }
 
   error(code: string): void {
@@ -206,6 +207,9 @@ class Phase {
 
   report(): PhaseReport {
     const elapsedMs = (this.endedMs || performance.now()) - this.startedMs;
+    const all = latencyHistogram();
+    all.add(this.readLatency);
+    all.add(this.writeLatency);
     return {
       requests: this.ops + this.failed,
       ops: this.ops,
@@ -215,9 +219,21 @@ class Phase {
       errors: Object.fromEntries(this.errors),
       elapsedMs,
       opsPerSec: elapsedMs > 0 ? (this.ops * 1000) / elapsedMs : 0,
-      latencyUs: this.ops === 0 ? null : latencySummary(this.histogram, this.latencyUsSum / this.ops),
+      latencyUs: this.ops === 0 ? null : latencySummary(all, (this.readLatencyUsSum + this.writeLatencyUsSum) / this.ops),
+      readLatencyUs: this.reads === 0 ? null : latencySummary(this.readLatency, this.readLatencyUsSum / this.reads),
+      writeLatencyUs: this.writes === 0 ? null : latencySummary(this.writeLatency, this.writeLatencyUsSum / this.writes),
     };
   }
+}
+
+function latencyHistogram(): Histogram {
+  return buildHistogram({
+    useWebAssembly: false,
+    bitBucketSize: 32,
+    lowestDiscernibleValue: 1,
+    highestTrackableValue: LATENCY_US_MAX,
+    numberOfSignificantValueDigits: 3,
+  });
 }
 
 // A percentile is the highest value of its bucket, which can exceed the largest value recorded;
@@ -692,6 +708,11 @@ export function formatReport(report: LoadReport): string {
       : `latency µs  p50 ${count.format(l.p50)}  p90 ${count.format(l.p90)}  p99 ${count.format(l.p99)}  ` +
           `p99.9 ${count.format(l.p999)}  max ${count.format(l.max)}  mean ${count.format(l.mean)}`,
   );
+  if (l !== null && run.readLatencyUs !== null && run.writeLatencyUs !== null) {
+    for (const [name, k] of [['GET', run.readLatencyUs], ['PUT', run.writeLatencyUs]] as const) {
+      lines.push(`  ${name}       p50 ${count.format(k.p50)}  p90 ${count.format(k.p90)}  p99 ${count.format(k.p99)}  p99.9 ${count.format(k.p999)}  max ${count.format(k.max)}`);
+    }
+  }
   const perOp = (micros: number | null): string => (micros === null ? 'unknown' : `${decimal.format(micros)} µs/op`);
   lines.push(`CPU         server ${perOp(report.serverCpuMicrosPerOp)}, bench ${perOp(report.clientCpuMicrosPerOp)}`);
   return `${lines.join('\n')}\n`;
