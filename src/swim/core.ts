@@ -22,7 +22,6 @@ import type { Random } from '../lib/random.js';
 import { DATAGRAM_MAGIC, DATAGRAM_VERSION, MemberState, SwimMessageType } from '../wire/codes.js';
 import { encodeDatagramHeader } from '../wire/datagram.js';
 import {
-  encodeAlive,
   encodeDead,
   encodeLeft,
   encodeSuspect,
@@ -200,8 +199,10 @@ export class SwimCore {
     // in lock step.
     this.nextProbeAtMs = nowMs + Math.floor(random.next() * config.probeIntervalMs);
     this.nextGossipAtMs = nowMs;
-    // A random first push-pull, so that nodes started together do not exchange in lock step.
-    this.nextPushPullAtMs = nowMs + config.pushPullIntervalMs;
+    // A random first push-pull, so that nodes started together do not exchange in lock step (as
+    // memberlist staggers its push-pull timer). In lock step, ten thousand simulated nodes all
+    // exchanged full member lists in the same instant, every interval.
+    this.nextPushPullAtMs = nowMs + Math.floor(random.next() * config.pushPullIntervalMs);
     this.gossip.enqueue(index, this.selfAlive());
   }
 
@@ -363,9 +364,12 @@ export class SwimCore {
       const incarnation = this.incarnations[index]!;
       const id = d.ids[index]!;
       if (state === ALIVE || state === SUSPECT || state === DEAD) {
-        records.push(encodeAlive(incarnation, id, d.hosts[index]!, d.udpPorts[index]!, d.tcpPorts[index]!));
+        records.push(d.aliveRecord(index, incarnation));
       }
-      if (state === SUSPECT) records.push(encodeSuspect(incarnation, id, this.id));
+      // A suspicion goes out under its accuser's name: a push-pull is not a failed probe, and
+      // counted as one it confirmed suspicions that nobody else shared (with push-pulls spread
+      // over time, one fell inside most suspicions of a 1,000-node simulation).
+      if (state === SUSPECT) records.push(encodeSuspect(incarnation, id, this.suspicions.get(index)?.accuser ?? this.id));
       else if (state === DEAD) records.push(encodeDead(incarnation, id, this.id));
       else if (state === LEFT) records.push(encodeLeft(incarnation, id));
     }
@@ -436,11 +440,33 @@ export class SwimCore {
     writer.begin(this.header);
     writer.ping(this.probeSeq, d.idBytes[target]!);
     // Lifeguard: a suspect hears the accusation with the probe, so it can refute at once.
-    if (this.state[target] === SUSPECT) {
-      const accusation = encodeSuspect(this.incarnations[target]!, d.ids[target]!, this.id);
-      if (accusation.length <= writer.remaining) writer.append(accusation);
-    }
+    if (this.state[target] === SUSPECT) this.appendAccusation(target);
     this.send(d.hosts[target]!, d.udpPorts[target]!);
+  }
+
+  // Lifeguard's rule that a suspect should hear the accusation from whoever reaches it, applied
+  // to the ACK: a member this node suspects that probes it learns of the suspicion in the answer
+  // and refutes at once. After a partition heals, the gossip of the suspicion is often spent
+  // (each record goes out a bounded number of times), and the probes of this side may not reach
+  // the suspect before its timer runs out; the suspect's own probes across then do.
+  private accuseSender(host: string, port: number): void {
+    if (this.suspicions.size === 0) return;
+    const d = this.directory;
+    for (const index of this.suspicions.keys()) {
+      if (d.udpPorts[index] === port && d.hosts[index] === host) {
+        this.appendAccusation(index);
+        return;
+      }
+    }
+  }
+
+  // Puts this node's SUSPECT about `index` into the packet being written, if it fits; returns
+  // whether it did.
+  private appendAccusation(index: number): boolean {
+    const accusation = encodeSuspect(this.incarnations[index]!, this.directory.ids[index]!, this.id);
+    if (accusation.length > this.writer.remaining) return false;
+    this.writer.append(accusation);
+    return true;
   }
 
   private probeIndirectly(): void {
@@ -589,8 +615,7 @@ export class SwimCore {
         const d = this.directory;
         this.writer.begin(this.header);
         this.writer.ping(this.nextSeq(), d.idBytes[index]!);
-        const accusation = encodeSuspect(this.incarnations[index]!, d.ids[index]!, this.id);
-        if (accusation.length <= this.writer.remaining) this.writer.append(accusation);
+        this.appendAccusation(index);
         this.send(d.hosts[index]!, d.udpPorts[index]!);
         continue;
       }
@@ -677,6 +702,7 @@ export class SwimCore {
         }
         this.writer.begin(this.header);
         this.writer.ack(r.number);
+        this.accuseSender(host, port);
         this.send(host, port);
         return;
       case SwimMessageType.PING_REQ:
@@ -694,23 +720,31 @@ export class SwimCore {
           if (this.nacksReceived === this.nacksExpected) this.finishProbe(nowMs);
         }
         return;
-      case SwimMessageType.ALIVE:
+      // Most records repeat what this node already holds (gossip reaches each node many times),
+      // so a record's member is found by its id's bytes, and strings are decoded only for a
+      // record that may change something: the checks before each call below are the callee's
+      // own first checks.
+      case SwimMessageType.ALIVE: {
+        const index = this.knownAt(r.idStart, r.idBytes);
+        if (index !== undefined && index !== this.selfIndex && r.number <= this.incarnations[index]!) return;
         this.onAlive(r.number, r.id(), r.host(), r.udpPort, r.tcpPort, nowMs);
         return;
+      }
       case SwimMessageType.SUSPECT: {
-        const index = this.known(r.id());
-        if (index !== undefined) this.applySuspect(index, r.number, r.from(), nowMs);
+        const index = this.knownAt(r.idStart, r.idBytes);
+        if (index === undefined || !this.accusationApplies(index, r.number, true)) return;
+        this.applySuspect(index, r.number, r.from(), nowMs);
         return;
       }
       case SwimMessageType.DEAD: {
-        const index = this.known(r.id());
-        if (index === undefined) return;
+        const index = this.knownAt(r.idStart, r.idBytes);
+        if (index === undefined || !this.accusationApplies(index, r.number, fromPushPull)) return;
         if (fromPushPull) this.applySuspect(index, r.number, r.from(), nowMs);
         else this.applyDead(index, r.number, r.from(), nowMs);
         return;
       }
       case SwimMessageType.LEFT: {
-        const index = this.known(r.id());
+        const index = this.knownAt(r.idStart, r.idBytes);
         if (index !== undefined) this.applyLeft(index, r.number, nowMs);
         return;
       }
@@ -723,8 +757,29 @@ export class SwimCore {
   // simulator the shared directory may hold ids this core has never heard of.
   private known(id: string): number | undefined {
     const index = this.directory.find(id);
-    if (index === undefined || index >= this.state.length || this.state[index] === UNKNOWN) return undefined;
-    return index;
+    return index === undefined ? undefined : this.ifKnown(index);
+  }
+
+  // The same for the id at reader bytes [start, start + length).
+  private knownAt(start: number, length: number): number | undefined {
+    const index = this.directory.findBytes(this.reader.bytes, start, length);
+    return index < 0 ? undefined : this.ifKnown(index);
+  }
+
+  private ifKnown(index: number): number | undefined {
+    return index >= this.state.length || this.state[index] === UNKNOWN ? undefined : index;
+  }
+
+  // Whether a SUSPECT (`asSuspicion`) or DEAD at `incarnation` about a known member can change
+  // anything: it is about this node (to refute), or about a member that is up, at or above the
+  // incarnation held; a suspicion of a suspect counts only while confirmations may still come.
+  private accusationApplies(index: number, incarnation: number, asSuspicion: boolean): boolean {
+    if (index === this.selfIndex) return true;
+    const state = this.state[index];
+    if ((state !== ALIVE && state !== SUSPECT) || incarnation < this.incarnations[index]!) return false;
+    if (!asSuspicion || state !== SUSPECT) return true;
+    const suspicion = this.suspicions.get(index);
+    return suspicion !== undefined && suspicion.confirmationCount < suspicion.confirmationsExpected;
   }
 
   private onAck(seq: number): void {
@@ -793,7 +848,7 @@ export class SwimCore {
     this.incarnations[index] = incarnation;
     this.changedMs[index] = nowMs;
     this.emit(index, 'alive', nowMs);
-    this.gossip.enqueue(index, encodeAlive(incarnation, id, host, udpPort, tcpPort));
+    this.gossip.enqueue(index, d.aliveRecord(index, incarnation));
   }
 
   private applySuspect(index: number, incarnation: number, from: string, nowMs: number): void {
@@ -851,7 +906,9 @@ export class SwimCore {
     for (let i = 0; i < count && this.gossip.length > 0; i++) {
       const to = this.picks[i]!;
       this.writer.begin(this.header);
-      if (this.gossip.fill(this.writer, this.transmitLimit()) === 0) break;
+      // A suspect that gossip reaches hears the accusation too (see accuseSender).
+      const accused = this.state[to] === SUSPECT && this.appendAccusation(to);
+      if (this.gossip.fill(this.writer, this.transmitLimit()) === 0 && !accused) break;
       this.stats.gossipPackets++;
       this.sendPacket(d.hosts[to]!, d.udpPorts[to]!);
     }
@@ -911,9 +968,7 @@ export class SwimCore {
   }
 
   private selfAlive(): Buffer {
-    const d = this.directory;
-    const i = this.selfIndex;
-    return encodeAlive(this.incarnation, d.ids[i]!, d.hosts[i]!, d.udpPorts[i]!, d.tcpPorts[i]!);
+    return this.directory.aliveRecord(this.selfIndex, this.incarnation);
   }
 
   private nextSeq(): number {

@@ -6,6 +6,7 @@
 
 import { assert } from '../lib/assert.js';
 import { limits } from '../lib/limits.js';
+import { encodeAlive } from '../wire/swim-codec.js';
 
 export class MemberDirectory {
   readonly ids: string[] = [];
@@ -14,6 +15,14 @@ export class MemberDirectory {
   readonly udpPorts: number[] = [];
   readonly tcpPorts: number[] = [];
   private readonly byId = new Map<string, number>();
+  // The same index by the id's UTF-8 bytes, so that a record read from a datagram finds its
+  // member without decoding a string: open addressing over FNV-1a hashes, slots hold index + 1.
+  private slots = new Int32Array(1024);
+  private readonly hashes: number[] = [];
+  // Each member's ALIVE record at the incarnation it was last encoded for: push-pull sends one
+  // per member, and the simulator's nodes share them.
+  private readonly aliveRecords: Array<Buffer | undefined> = [];
+  private readonly aliveRecordIncarnations: number[] = [];
 
   get size(): number {
     return this.ids.length;
@@ -21,6 +30,27 @@ export class MemberDirectory {
 
   find(id: string): number | undefined {
     return this.byId.get(id);
+  }
+
+  // The index of the id whose UTF-8 bytes are bytes[start, start + length), or -1.
+  findBytes(bytes: Uint8Array, start: number, length: number): number {
+    const hash = fnv1a(bytes, start, length);
+    const slots = this.slots;
+    const mask = slots.length - 1;
+    for (let slot = hash & mask; ; slot = (slot + 1) & mask) {
+      const entry = slots[slot]!;
+      if (entry === 0) return -1;
+      const index = entry - 1;
+      if (this.hashes[index] === hash && sameBytes(this.idBytes[index]!, bytes, start, length)) return index;
+    }
+  }
+
+  private place(index: number): void {
+    const slots = this.slots;
+    const mask = slots.length - 1;
+    let slot = this.hashes[index]! & mask;
+    while (slots[slot] !== 0) slot = (slot + 1) & mask;
+    slots[slot] = index + 1;
   }
 
   // The index of id, added if new; -1 when the directory is full.
@@ -37,12 +67,43 @@ export class MemberDirectory {
     this.udpPorts.push(udpPort);
     this.tcpPorts.push(tcpPort);
     this.byId.set(id, index);
+    this.hashes.push(fnv1a(idBytes, 0, idBytes.length));
+    // At most half full: probes stay short.
+    if (2 * this.ids.length > this.slots.length) {
+      this.slots = new Int32Array(this.slots.length * 2);
+      for (let i = 0; i < this.ids.length; i++) this.place(i);
+    } else {
+      this.place(index);
+    }
     return index;
   }
 
+  // The ALIVE record of member `index` at `incarnation`, with its address. Callers only read it.
+  aliveRecord(index: number, incarnation: number): Buffer {
+    const cached = this.aliveRecords[index];
+    if (cached !== undefined && this.aliveRecordIncarnations[index] === incarnation) return cached;
+    const record = encodeAlive(incarnation, this.ids[index]!, this.hosts[index]!, this.udpPorts[index]!, this.tcpPorts[index]!);
+    this.aliveRecords[index] = record;
+    this.aliveRecordIncarnations[index] = incarnation;
+    return record;
+  }
+
   setAddress(index: number, host: string, udpPort: number, tcpPort: number): void {
+    this.aliveRecords[index] = undefined;
     this.hosts[index] = host;
     this.udpPorts[index] = udpPort;
     this.tcpPorts[index] = tcpPort;
   }
+}
+
+function fnv1a(bytes: Uint8Array, start: number, length: number): number {
+  let hash = 0x811c9dc5;
+  for (let i = start; i < start + length; i++) hash = Math.imul(hash ^ bytes[i]!, 0x01000193);
+  return hash >>> 0;
+}
+
+function sameBytes(a: Uint8Array, bytes: Uint8Array, start: number, length: number): boolean {
+  if (a.length !== length) return false;
+  for (let i = 0; i < length; i++) if (a[i] !== bytes[start + i]) return false;
+  return true;
 }

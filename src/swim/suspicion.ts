@@ -16,14 +16,15 @@ export class Suspicion {
   lastChanceSent = false;
 
   constructor(
-    from: string,
+    // Who raised the suspicion this node heard first.
+    readonly accuser: string,
     readonly startMs: number,
     readonly confirmationsExpected: number,
     readonly timeoutMinMs: number,
     readonly timeoutMaxMs: number,
   ) {
     assert(timeoutMinMs > 0 && timeoutMinMs <= timeoutMaxMs, 'suspicion timeouts are ordered');
-    this.confirmers = new Set([from]);
+    this.confirmers = new Set([accuser]);
     this.deadlineMs = startMs + (confirmationsExpected < 1 ? timeoutMinMs : timeoutMaxMs);
   }
 

@@ -175,7 +175,11 @@ t.test('localState: every member with its address, and a fresh node merging it h
   for (const r of records.slice(1)) byId.set(r.id!, [...(byId.get(r.id!) ?? []), r]);
   const alive = (i: number) => ({ type: SwimMessageType.ALIVE, number: 2, id: idOf(i), host: hostOf(i), udpPort: UDP_PORT, tcpPort: TCP_PORT });
   t.same(byId.get(idOf(1)), [alive(1)]);
-  t.same(byId.get(idOf(2)), [alive(2), { type: SwimMessageType.SUSPECT, number: 2, id: idOf(2), from: idOf(0) }], 'a suspect: its ALIVE, then the SUSPECT');
+  t.same(
+    byId.get(idOf(2)),
+    [alive(2), { type: SwimMessageType.SUSPECT, number: 2, id: idOf(2), from: idOf(1) }],
+    'a suspect: its ALIVE, then the SUSPECT, from the accuser it was heard from (not the sender: a push-pull confirms nothing)',
+  );
   t.same(byId.get(idOf(3)), [alive(3), { type: SwimMessageType.DEAD, number: 2, id: idOf(3), from: idOf(0) }], 'a dead member: its ALIVE, then the DEAD');
   t.same(byId.get(idOf(4)), [{ type: SwimMessageType.LEFT, number: 2, id: idOf(4) }], 'a left member: the LEFT alone');
   t.equal(records.length, 7);
@@ -315,5 +319,33 @@ t.test('loss: with 5% of packets lost a crash is still found, and the rest agree
   );
   t.ok(took >= 0, `converged ${took} ms after the loss stopped`);
   t.ok(h.packets.some((p) => p.lost), 'packets were lost');
+  t.end();
+});
+
+t.test('mergeState: a suspicion in a push-pull is not a confirmation by the sender', async (t) => {
+  const sender = new Solo();
+  sender.feed(1, aliveOf(1, 0), aliveOf(2, 0), aliveOf(3, 0));
+  sender.feed(1, encodeSuspect(0, idOf(2), idOf(1)));
+  sender.drain();
+  // n6 heard the same suspicion from n1 and expects confirmations (4 members and more).
+  const peer = new Solo({}, 3, 0, 6);
+  peer.feed(1, aliveOf(0, 0), aliveOf(1, 0), aliveOf(2, 0), aliveOf(3, 0), aliveOf(4, 0));
+  peer.feed(1, encodeSuspect(0, idOf(2), idOf(1)));
+  peer.drain();
+  t.ok(peer.core.mergeState(sender.core.localState(), 0));
+  t.equal(peer.statusOf(2), 'suspect');
+  const gossiped = peer.runTo(1_000).flatMap((p) => p.messages);
+  t.notOk(
+    gossiped.some((m) => m.type === SwimMessageType.SUSPECT && m.id === idOf(2) && m.from === idOf(0)),
+    'no confirmation in the sender’s name is gossiped',
+  );
+  // A suspicion from an accuser the peer had not heard is one.
+  const other = new Solo({}, 4, 0, 7);
+  other.feed(3, aliveOf(1, 0), aliveOf(2, 0), aliveOf(3, 0));
+  other.feed(3, encodeSuspect(0, idOf(2), idOf(3)));
+  other.drain();
+  t.ok(peer.core.mergeState(other.core.localState(), peer.nowMs));
+  const confirmed = peer.runTo(2_000).flatMap((p) => p.messages);
+  t.ok(confirmed.some((m) => m.type === SwimMessageType.SUSPECT && m.id === idOf(2) && m.from === idOf(3)), 'a new accuser confirms');
   t.end();
 });

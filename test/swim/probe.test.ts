@@ -196,6 +196,27 @@ t.test('a PING to a suspect carries the SUSPECT, so it can refute at once', asyn
   t.end();
 });
 
+t.test('the ACK to a suspect, and gossip sent to it, carry the SUSPECT (after a partition heals, they reach it first)', async (t) => {
+  const solo = soloKnowing(3);
+  solo.feed(2, encodeSuspect(0, idOf(1), idOf(2)));
+  solo.drain();
+  solo.feed(1, ping(77, idOf(0)));
+  const ack = solo.drain().out.find((p) => p.host === hostOf(1))!;
+  t.same(ack.messages.slice(0, 2), [
+    { type: ACK, number: 77 },
+    { type: SUSPECT, number: 0, id: idOf(1), from: idOf(0) },
+  ], 'the ACK to the suspect accuses it');
+  solo.feed(3, ping(78, idOf(0)));
+  const toAlive = solo.drain().out.find((p) => p.host === hostOf(3))!;
+  t.notOk(toAlive.messages.some((m) => m.type === SUSPECT && m.id === idOf(3)), 'an ACK to an alive member accuses nobody of it');
+  const gossipToSuspect = solo.runTo(2_000).filter((p) => p.host === hostOf(1) && p.messages[0]!.type !== PING);
+  t.ok(gossipToSuspect.length >= 1, 'gossip went to the suspect');
+  for (const p of gossipToSuspect) {
+    t.same(p.messages[0], { type: SUSPECT, number: 0, id: idOf(1), from: idOf(0) }, 'and led with the accusation');
+  }
+  t.end();
+});
+
 t.test('a PING that carries a SUSPECT of its target is ACKed and the suspicion refuted', async (t) => {
   const solo = soloKnowing(2);
   solo.feed(1, ping(41, idOf(0)), encodeSuspect(0, idOf(0), idOf(1)));
