@@ -41,8 +41,13 @@ export class SwimReader {
   udpPort = 0;
   tcpPort = 0;
 
-  reset(bytes: Uint8Array, start: number, end: number): void {
+  // Whether the strings were checked on an earlier pass over the same bytes (`checked`), so this
+  // pass need not check their UTF-8 again.
+  private checked = false;
+
+  reset(bytes: Uint8Array, start: number, end: number, checked = false): void {
     assert(start >= 0 && start <= end && end <= bytes.length, 'reader bounds inside the buffer');
+    this.checked = checked;
     if (bytes.buffer !== this.view.buffer || bytes.byteOffset !== this.view.byteOffset || bytes.byteLength !== this.view.byteLength) {
       this.view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
     }
@@ -102,7 +107,7 @@ export class SwimReader {
   private readString(at: number, bodyEnd: number, slot: 0 | 1 | 2): number {
     if (at >= bodyEnd) return -1;
     const length = this.bytes[at]!;
-    if (length === 0 || at + 1 + length > bodyEnd || !isUtf8(this.bytes, at + 1, length)) return -1;
+    if (length === 0 || at + 1 + length > bodyEnd || (!this.checked && !isUtf8(this.bytes, at + 1, length))) return -1;
     if (slot === 0) {
       this.idStart = at + 1;
       this.idBytes = length;

@@ -50,13 +50,14 @@ const TABLE: Array<[Status, Kind, number, Status, number]> = [
   ['left', 'ALIVE', 4, 'left', 5],
   ['left', 'ALIVE', 5, 'left', 5],
   ['left', 'ALIVE', 6, 'alive', 6],
-  // SUSPECT: to an alive member at ≥ ours; to a suspect one a confirmation (state unchanged).
+  // SUSPECT: to an alive member at ≥ ours; to a suspect one at ours a confirmation (state
+  // unchanged), above ours a new suspicion at that incarnation.
   ['alive', 'SUSPECT', 4, 'alive', 5],
   ['alive', 'SUSPECT', 5, 'suspect', 5],
   ['alive', 'SUSPECT', 6, 'suspect', 6],
   ['suspect', 'SUSPECT', 4, 'suspect', 5],
   ['suspect', 'SUSPECT', 5, 'suspect', 5],
-  ['suspect', 'SUSPECT', 6, 'suspect', 5],
+  ['suspect', 'SUSPECT', 6, 'suspect', 6],
   ['dead', 'SUSPECT', 5, 'dead', 5],
   ['dead', 'SUSPECT', 6, 'dead', 5],
   ['left', 'SUSPECT', 6, 'left', 5],

@@ -93,13 +93,22 @@ t.test('core: six members, two confirmations expected; timer from max to min', a
   once.feed(2, encodeSuspect(0, idOf(1), idOf(2)));
   once.runTo(100, true);
   once.feed(3, encodeSuspect(0, idOf(1), idOf(3)));
-  // Repeats change nothing: the same confirmer, the first accuser, and n3 again at a higher
-  // incarnation (a confirmation is about the member, whatever incarnation it names).
+  // Repeats change nothing: the same confirmer, the first accuser.
   once.feed(3, encodeSuspect(0, idOf(1), idOf(3)));
   once.feed(2, encodeSuspect(0, idOf(1), idOf(2)));
-  once.feed(4, encodeSuspect(1, idOf(1), idOf(3)));
   once.runTo(3000, true);
   t.equal(deathOf(once, 1), 1138, 'one confirmation: 2400 − 2000·log 2/log 3, from the start');
+
+  // A suspicion at a higher incarnation is not a confirmation of the old one: the member refuted
+  // it (this node missed the ALIVE) and is suspected anew, with a timer from now. As a
+  // confirmation it would have ended a timer that began before the refutation.
+  const anew = soloKnowing(5);
+  anew.feed(2, encodeSuspect(0, idOf(1), idOf(2)));
+  anew.runTo(1500, true);
+  anew.feed(3, encodeSuspect(1, idOf(1), idOf(3)));
+  t.equal(anew.incarnationOf(1), 1, 'suspect at the new incarnation');
+  anew.runTo(6000, true);
+  t.equal(deathOf(anew, 1), 1500 + 2440, 'an unconfirmed suspicion from 1500 ms: the maximum and one last probe');
 
   const twice = soloKnowing(5);
   twice.feed(2, encodeSuspect(0, idOf(1), idOf(2)));
