@@ -2,7 +2,8 @@
 // key's replicas (protocol.md, "Cluster").
 //
 // GET   reads its own copy if it is a replica, and R − 1 other healthy replicas (more only if one
-//       fails), over pooled node-to-node connections. Identical answers go back as they are;
+//       fails, or one more if R answers have not come within speculativeReadMs), over pooled
+//       node-to-node connections. Identical answers go back as they are;
 //       otherwise the versions are merged, and the replicas that answered with less get the
 //       merge in the background (read repair).
 // PUT   is coordinated by a replica, which mints the new version's dot from its own copy of the
@@ -37,6 +38,10 @@ export interface CoordinatorConfig {
   readQuorum: number;
   writeQuorum: number;
   requestTimeoutMs: number;
+  // A GET still short of R answers this long after it began asks one more replica, if there is
+  // one: a replica that is alive but silent (stopped, overloaded) then costs this much, not the
+  // whole timeout.
+  speculativeReadMs: number;
   // How long a write waits for W replicas to become reachable before it fails.
   writeWaitMs: number;
 }
@@ -53,6 +58,8 @@ export class CoordinatorStats {
   readRepairs = 0;
   quorumFailures = 0;
   replicaTimeouts = 0;
+  // Extra replica reads sent because a GET was still short of R after speculativeReadMs.
+  speculativeReads = 0;
 }
 
 export interface WriteOutcome {
@@ -98,8 +105,24 @@ export class Coordinator {
       const answered: Array<[string, Buffer]> = [];
       let next = 0;
       let inFlight = 0;
+      // Reads allowed in flight beyond those R needs: one after the speculative delay.
+      let extra = 0;
       let done = false;
-      const timer = this.timers.setTimeout(() => finish(quorum.error('GET', true, timeoutMs)), timeoutMs);
+      // One timer per GET: first the speculative delay (when it is the shorter), then the rest of
+      // the timeout.
+      const speculateAtMs = this.config.speculativeReadMs;
+      const onTimer = (): void => {
+        if (extra === 0 && speculateAtMs < timeoutMs) {
+          extra = 1;
+          const before = next;
+          launch();
+          if (next > before) this.stats.speculativeReads++;
+          timer = this.timers.setTimeout(() => finish(quorum.error('GET', true, timeoutMs)), timeoutMs - speculateAtMs);
+          return;
+        }
+        finish(quorum.error('GET', true, timeoutMs));
+      };
+      let timer = this.timers.setTimeout(onTimer, Math.min(speculateAtMs, timeoutMs));
       const finish = (error?: DkvError): void => {
         if (done) return;
         done = true;
@@ -124,7 +147,7 @@ export class Coordinator {
         else launch();
       };
       const launch = (): void => {
-        while (!done && quorum.answered + inFlight < r && next < candidates.length) {
+        while (!done && quorum.answered + inFlight < r + extra && next < candidates.length) {
           const id = candidates[next++]!;
           inFlight++;
           if (id === self) {

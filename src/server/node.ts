@@ -191,6 +191,7 @@ export class DkvNode implements Service {
         readQuorum: o.readQuorum,
         writeQuorum: o.writeQuorum,
         requestTimeoutMs: o.requestTimeoutMs,
+        speculativeReadMs: limits.speculativeReadMs,
         writeWaitMs: o.writeWaitMs,
       },
       this.log.child({ component: 'coordinator' }),
@@ -308,6 +309,7 @@ export class DkvNode implements Service {
       snapshot.readRepairs = c.readRepairs;
       snapshot.quorumFailures = c.quorumFailures;
       snapshot.replicaTimeouts = c.replicaTimeouts;
+      snapshot.speculativeReads = c.speculativeReads;
     }
     const h = this.hints?.stats;
     if (h !== undefined) {

@@ -16,7 +16,7 @@ function cluster(nodes: number, seed = 1): SimDataCluster {
     replicas: 3,
     delayMs: 0.2,
     jitterMs: 0.3,
-    coordinator: { readQuorum: 2, writeQuorum: 2, requestTimeoutMs: 1000, writeWaitMs: 3000 },
+    coordinator: { readQuorum: 2, writeQuorum: 2, requestTimeoutMs: 1000, writeWaitMs: 3000, speculativeReadMs: 50 },
   });
 }
 
@@ -126,6 +126,34 @@ t.test('a read skips a refusing replica and asks the next', async (t) => {
   t.equal(error, undefined);
   t.same(decodeVersionsBody(value!)?.siblings.map((s) => Buffer.from(s.value!).toString()), ['v1']);
   t.equal(sim.node(first!).coordinator.stats.replicaReadsSent, 2, 'the refused read and its replacement');
+});
+
+t.test('a read that a replica leaves unanswered asks the next one after the speculative delay', async (t) => {
+  const sim = cluster(5);
+  const [first, second, third] = replicasOf(sim, 's');
+  await run(sim, sim.node(first!).coordinator.write(key('s'), Buffer.from('v1'), undefined, { ...DEFAULTS, w: 3 }));
+  sim.faults.set(second!, 'drop');
+  const startedMs = sim.timers.nowMs();
+  const { value, error } = await run(sim, sim.node(first!).coordinator.get(key('s'), DEFAULTS));
+  t.equal(error, undefined);
+  t.same(decodeVersionsBody(value!)?.siblings.map((s) => Buffer.from(s.value!).toString()), ['v1']);
+  const tookMs = sim.timers.nowMs() - startedMs;
+  t.ok(tookMs >= 50 && tookMs < 100, `answered after ${tookMs} ms, not the 1000 ms timeout`);
+  t.equal(sim.node(first!).coordinator.stats.speculativeReads, 1);
+  t.equal(sim.node(first!).coordinator.stats.replicaReadsSent, 2, `the silent read and the one to ${third}`);
+
+  // With every replica answering, nothing is speculated.
+  sim.faults.set(second!, 'none');
+  await run(sim, sim.node(first!).coordinator.get(key('s'), DEFAULTS));
+  t.equal(sim.node(first!).coordinator.stats.speculativeReads, 1, 'no speculation when replicas answer');
+
+  // Both others silent: one speculative read, then REPLICA_TIMEOUT at the timeout.
+  sim.faults.set(second!, 'drop');
+  sim.faults.set(third!, 'drop');
+  const silentStartMs = sim.timers.nowMs();
+  const failed = await run(sim, sim.node(first!).coordinator.get(key('s'), DEFAULTS));
+  t.ok(isDkvError(failed.error, 'REPLICA_TIMEOUT'), String(failed.error));
+  t.ok(sim.timers.nowMs() - silentStartMs >= 1000, 'the timeout is still the whole timeout');
 });
 
 t.test('a non-replica forwards a write to a replica, which coordinates it', async (t) => {
