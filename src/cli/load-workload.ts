@@ -3,56 +3,9 @@
 
 import { assert } from '../lib/assert.js';
 import { limits } from '../lib/limits.js';
+import type { SeededRandom } from '../lib/random.js';
 import { FRAME_HEADER_BYTES, Opcode } from '../wire/codes.js';
 import { writeFrameHeader } from '../wire/frame.js';
-
-// xoshiro128** (Blackman and Vigna): 32-bit state words suit JavaScript's Math.imul, it passes
-// BigCrush, and a step costs a few nanoseconds, which matters at half a million draws a second.
-export class Random {
-  private a: number;
-  private b: number;
-  private c: number;
-  private d: number;
-
-  constructor(seed: number) {
-    // splitmix32 spreads any seed, even 0, over the four state words, which must not all be 0.
-    let s = seed >>> 0;
-    const next = (): number => {
-      s = (s + 0x9e3779b9) | 0;
-      let z = s;
-      z = Math.imul(z ^ (z >>> 16), 0x85ebca6b);
-      z = Math.imul(z ^ (z >>> 13), 0xc2b2ae35);
-      return (z ^ (z >>> 16)) >>> 0;
-    };
-    this.a = next();
-    this.b = next();
-    this.c = next();
-    this.d = next();
-  }
-
-  nextU32(): number {
-    const result = Math.imul(rotl(Math.imul(this.b, 5), 7), 9) >>> 0;
-    const t = this.b << 9;
-    this.c ^= this.a;
-    this.d ^= this.b;
-    this.b ^= this.c;
-    this.a ^= this.d;
-    this.c ^= t;
-    this.d = rotl(this.d, 11);
-    return result;
-  }
-
-  // Uniform in [0, 1) with 53 random bits: floor(x * n) is off by at most n / 2^53 per key.
-  nextFloat(): number {
-    const high = this.nextU32() >>> 5;
-    const low = this.nextU32() >>> 6;
-    return (high * 67108864 + low) / 9007199254740992;
-  }
-}
-
-function rotl(x: number, bits: number): number {
-  return (x << bits) | (x >>> (32 - bits));
-}
 
 // The seed of connection `index`: each connection draws from its own stream, so what it sends
 // does not depend on how the event loop interleaves the connections.
@@ -62,14 +15,14 @@ export function connectionSeed(seed: number, index: number): number {
 
 export interface KeyChooser {
   // A key index in [0, keys).
-  next(random: Random): number;
+  next(random: SeededRandom): number;
 }
 
 export class UniformKeys implements KeyChooser {
   constructor(private readonly keys: number) {}
 
-  next(random: Random): number {
-    return Math.floor(random.nextFloat() * this.keys);
+  next(random: SeededRandom): number {
+    return Math.floor(random.next53() * this.keys);
   }
 }
 
@@ -105,8 +58,8 @@ export class ZipfianKeys implements KeyChooser {
     return 1 / Math.pow(rank + 1, this.theta) / this.zetaN;
   }
 
-  next(random: Random): number {
-    const u = random.nextFloat();
+  next(random: SeededRandom): number {
+    const u = random.next53();
     const uz = u * this.zetaN;
     if (uz < 1) return 0;
     if (uz < 1 + this.halfPowTheta) return Math.min(1, this.keys - 1);

@@ -23,13 +23,13 @@ import { limits } from '../lib/limits.js';
 import { ERROR_CODE_NAMES, FrameFlag, Opcode } from '../wire/codes.js';
 import { FrameDecoder, type FrameSink } from '../wire/frame.js';
 import { decodeBody, NOT_FOUND_REPLY } from '../wire/messages.js';
+import { SeededRandom } from '../lib/random.js';
 import {
   connectionSeed,
   getTemplate,
   keyDigitsOf,
   keyOf,
   putTemplate,
-  Random,
   UniformKeys,
   writeRequest,
   ZipfianKeys,
@@ -286,7 +286,7 @@ class LoadConnection implements FrameSink {
     private readonly socket: Socket,
     private readonly pipeline: number,
     private readonly timeoutMs: number,
-    private readonly random: Random,
+    private readonly random: SeededRandom,
     private readonly workload: Workload,
   ) {
     this.slotIds = new Uint32Array(pipeline);
@@ -336,7 +336,7 @@ class LoadConnection implements FrameSink {
       template = workload.put;
       key = workload.preloadKeys === null ? this.preloadNext++ : workload.preloadKeys[this.preloadNext++]!;
     } else {
-      template = this.random.nextFloat() < workload.readRatio ? workload.get : workload.put;
+      template = this.random.next53() < workload.readRatio ? workload.get : workload.put;
       key = workload.keys.next(this.random);
       const owners = workload.owners;
       if (owners !== null) {
@@ -550,10 +550,10 @@ export async function runLoad(
         for (const other of sockets) if (other.status === 'fulfilled') other.value.destroy();
         throw result.reason;
       }
-      const random = new Random(connectionSeed(options.seed, index));
+      const random = new SeededRandom(connectionSeed(options.seed, index));
       // Values are random bytes, so no layer can shortcut them by compressing.
       const value = Buffer.alloc(options.valueBytes);
-      for (let i = 0; i < value.length; i++) value[i] = random.nextU32() & 0xff;
+      for (let i = 0; i < value.length; i++) value[i] = random.next32() & 0xff;
       const node = targets[index]!.nodeIndex;
       const workload: Workload = {
         readRatio: options.readRatio,

@@ -1,5 +1,6 @@
-// A seeded random source for the pure cores. The cores never call Math.random: the shell or the
-// simulator hands them a Random, so a run replays exactly from its seed. Pure.
+// A seeded random source for the pure cores and for `dkv-cli bench`'s workload. The cores never
+// call Math.random: the shell or the simulator hands them a Random, so a run replays exactly from
+// its seed. Pure.
 //
 // sfc32 (Chris Doty-Humphrey's small fast counter): 128 bits of state, passes PractRand, and costs
 // a few integer operations per draw. The seed is spread over the state with splitmix32.
@@ -45,6 +46,14 @@ export class SeededRandom implements Random {
 
   next(): number {
     return this.next32() / 4294967296;
+  }
+
+  // Uniform in [0, 1) with 53 random bits (two draws): for choosing among millions of keys,
+  // where next()'s 32 bits would favour some by up to n / 2^32.
+  next53(): number {
+    const high = this.next32() >>> 5;
+    const low = this.next32() >>> 6;
+    return (high * 67108864 + low) / 9007199254740992;
   }
 
   int(bound: number): number {
