@@ -106,6 +106,8 @@ export class SwimStats {
   deathsDeclared = 0;
   // Suspicions that ran out unconfirmed, after which the suspect was asked once more.
   lastChanceProbes = 0;
+  // Push-pulls begun with a dead member, in case it is up on the far side of a partition.
+  reconnectPushPulls = 0;
   gossipPackets = 0;
   lateTicks = 0;
 }
@@ -921,10 +923,25 @@ export class SwimCore {
   }
 
   private schedulePushPull(): void {
-    if (this.pickMembers(1, -1, true) === 0) return;
-    const index = this.picks[0]!;
     const d = this.directory;
-    this.pushPulls.push({ id: d.ids[index]!, host: d.hosts[index]!, tcpPort: d.tcpPorts[index]! });
+    if (this.pickMembers(1, -1, true) > 0) {
+      const index = this.picks[0]!;
+      this.pushPulls.push({ id: d.ids[index]!, host: d.hosts[index]!, tcpPort: d.tcpPorts[index]! });
+    }
+    // And one with a random dead member, as Serf's reconnect does: after a partition long enough
+    // for each side to declare the other dead, nothing else crosses (dead members are neither
+    // probed nor gossiped to), and the sides would stay apart until the dead were forgotten. A
+    // member that is up answers with its state, refutes its death, and the sides merge.
+    let dead = -1;
+    let seen = 0;
+    for (let i = 0; i < this.probeCount; i++) {
+      const index = this.probeOrder[i]!;
+      if (this.state[index] === DEAD && this.random.int(++seen) === 0) dead = index;
+    }
+    if (dead >= 0) {
+      this.stats.reconnectPushPulls++;
+      this.pushPulls.push({ id: d.ids[dead]!, host: d.hosts[dead]!, tcpPort: d.tcpPorts[dead]! });
+    }
   }
 
   private pushPullIntervalMs(): number {

@@ -179,7 +179,7 @@ t.test('a partition shorter than the suspicion timeout heals with no DEAD, whate
   t.same(failures, [], 'every seed: suspicions across the split, no DEAD, convergence after healing');
 });
 
-t.test('a long partition: each side declares the other dead; after healing, a push-pull across reunites them', async (t) => {
+t.test('a long partition: each side declares the other dead; after healing, push-pulls with dead members reunite them', async (t) => {
   const { cluster, falseDeaths } = simulate(108);
   cluster.form(16);
   cluster.runFor(2000);
@@ -188,14 +188,11 @@ t.test('a long partition: each side declares the other dead; after healing, a pu
   cluster.runFor(60_000);
   t.ok(falseDeaths.falseDeaths >= 8 * 8 * 2, `${falseDeaths.falseDeaths} DEAD across the split (up, but unreachable)`);
   cluster.network.healPartitions();
-  cluster.runFor(30_000);
-  // Members declared dead are neither probed nor gossiped to, and push-pull picks live members
-  // only, so nothing crosses by itself once both sides have forgotten each other.
-  const before = checkConvergence(cluster);
-  t.comment(`30 s after healing, without help: ${before.converged ? 'converged' : `${before.disagreements} disagreements`}`);
-  cluster.pushPull(0, 15);
-  const took = runUntilConverged(cluster, 60_000, 500);
-  t.ok(took >= 0, `converged ${took} ms after one push-pull across`);
+  // Dead members are neither probed nor gossiped to; what crosses is each node's periodic
+  // push-pull with a random dead member (every 30 s per node at 16 members).
+  const took = runUntilConverged(cluster, 120_000, 500);
+  t.ok(took >= 0, `converged ${took} ms after healing, by itself`);
+  t.ok(cluster.totalStats().reconnectPushPulls > 0, 'through push-pulls with dead members');
 });
 
 t.test('one-way cut of a single link: indirect probes cover it, nobody is suspected', async (t) => {
