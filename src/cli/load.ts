@@ -20,10 +20,10 @@ import { Ring } from '../ring/ring.js';
 import { assert } from '../lib/assert.js';
 import { DkvError, isDkvError, type ErrorCodeName } from '../lib/errors.js';
 import { limits } from '../lib/limits.js';
+import { SeededRandom } from '../lib/random.js';
 import { ERROR_CODE_NAMES, FrameFlag, Opcode } from '../wire/codes.js';
 import { FrameDecoder, type FrameSink } from '../wire/frame.js';
 import { decodeBody, NOT_FOUND_REPLY } from '../wire/messages.js';
-import { SeededRandom } from '../lib/random.js';
 import {
   connectionSeed,
   getTemplate,

@@ -112,7 +112,7 @@ export class Coordinator {
       // the timeout.
       const speculateAtMs = this.config.speculativeReadMs;
       const onTimer = (): void => {
-        if (extra === 0 && speculateAtMs < timeoutMs) {
+        if (speculateAtMs < timeoutMs) {
           extra = 1;
           const before = next;
           launch();

@@ -58,14 +58,14 @@ export const limits = {
   // thousand random keys rewrites most of the data file). redis-benchmark SET, 100k keys:
   // batches of up to 50,000 gave p99 106 ms at pipeline 16; 5,000 gave 95-102k/s, p99 18-25 ms
   // (pipeline 1: 37k/s); 20,000 gave 138-147k/s, p99 20-25 ms (pipeline 1: 42-43k/s).
+  storeCommitBatchMax: 20000,
+  // Puts handed to lmdb per event-loop turn while committing a batch (versioned-store.ts).
+  storeCommitSlice: 256,
   // A GET short of R answers this long after it began asks one more replica (coordinator.ts).
   // Replica reads answer in well under a millisecond when idle and under 15 ms at the p99 of a
   // saturated 3-node cluster here, so this fires for a replica that is stopped or stuck, rarely
   // otherwise.
   speculativeReadMs: 50,
-  storeCommitBatchMax: 20000,
-  // Puts handed to lmdb per event-loop turn while committing a batch (versioned-store.ts).
-  storeCommitSlice: 256,
   // A write-ahead log segment holds this much; it is zero-filled to this size before use, and
   // retired once lmdb has flushed it. Replay at start reads about one or two segments (well
   // under a second), a node keeps two on disk, and each start prepares one in the background.

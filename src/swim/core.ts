@@ -710,7 +710,7 @@ export class SwimCore {
         this.send(host, port);
         return;
       case SwimMessageType.PING_REQ:
-        this.relayPing(r.id(), r.number, host, port, nowMs);
+        this.relayPing(this.knownAt(r.idStart, r.idBytes), r.number, host, port, nowMs);
         return;
       case SwimMessageType.ACK:
         this.onAck(r.number);
@@ -729,9 +729,10 @@ export class SwimCore {
       // record that may change something: the checks before each call below are the callee's
       // own first checks.
       case SwimMessageType.ALIVE: {
-        const index = this.knownAt(r.idStart, r.idBytes);
-        if (index !== undefined && index !== this.selfIndex && r.number <= this.incarnations[index]!) return;
-        this.onAlive(r.number, r.id(), r.host(), r.udpPort, r.tcpPort, nowMs);
+        const index = this.directory.findBytes(r.bytes, r.idStart, r.idBytes);
+        const known = index < 0 ? undefined : this.ifKnown(index);
+        if (known !== undefined && known !== this.selfIndex && r.number <= this.incarnations[known]!) return;
+        this.onAlive(index, r.number, r.id(), r.host(), r.udpPort, r.tcpPort, nowMs);
         return;
       }
       case SwimMessageType.SUSPECT: {
@@ -802,8 +803,7 @@ export class SwimCore {
     this.send(relay.host, relay.port);
   }
 
-  private relayPing(targetId: string, requesterSeq: number, host: string, port: number, nowMs: number): void {
-    const target = this.known(targetId);
+  private relayPing(target: number | undefined, requesterSeq: number, host: string, port: number, nowMs: number): void {
     // Only members this node knows, at the address it knows: a PING_REQ cannot aim our pings
     // at arbitrary addresses.
     if (target === undefined || target === this.selfIndex || this.relays.size >= limits.swimRelaysMax) {
@@ -827,15 +827,15 @@ export class SwimCore {
     this.send(d.hosts[target]!, d.udpPorts[target]!);
   }
 
-  private onAlive(incarnation: number, id: string, host: string, udpPort: number, tcpPort: number, nowMs: number): void {
+  // `index`: the id's place in the directory, -1 if it has none yet.
+  private onAlive(index: number, incarnation: number, id: string, host: string, udpPort: number, tcpPort: number, nowMs: number): void {
     const d = this.directory;
-    let index = d.find(id);
     if (index === this.selfIndex) {
       // News of an earlier life of this node (it restarted): outbid it.
       if (incarnation > this.incarnation && !this.leaving) this.refute(incarnation, nowMs);
       return;
     }
-    if (index === undefined) {
+    if (index < 0) {
       index = d.intern(id, host, udpPort, tcpPort);
       if (index < 0) return;
     }
