@@ -25,6 +25,7 @@ interface Flags {
   'gossip-interval': number;
   'push-pull-interval': number;
   'dead-removal': number;
+  'reconnect-timeout': number;
   replicas: number;
   'read-quorum': number;
   'write-quorum': number;
@@ -68,6 +69,7 @@ sade('dkvd', true)
   .option('--gossip-interval', 'SWIM: ms between gossip rounds', LAN_CONFIG.gossipIntervalMs)
   .option('--push-pull-interval', 'SWIM: ms between full member-list exchanges', LAN_CONFIG.pushPullIntervalMs)
   .option('--dead-removal', 'ms a dead member keeps its place in the member list and the ring', LAN_CONFIG.deadRetentionMs)
+  .option('--reconnect-timeout', 'ms a forgotten dead member is still tried now and then, to heal long partitions (0: never)', LAN_CONFIG.reconnectRetentionMs)
   .option('--replicas', 'Replicas of each key (N)', 3)
   .option('--read-quorum', 'Replicas a GET reads (R) unless the request says', 2)
   .option('--write-quorum', 'Replicas a PUT or DELETE waits for (W) unless the request says', 2)
@@ -91,6 +93,7 @@ sade('dkvd', true)
         gossipIntervalMs: integer(flags['gossip-interval'], 'gossip-interval', 1),
         pushPullIntervalMs: integer(flags['push-pull-interval'], 'push-pull-interval', 1),
         deadRetentionMs: integer(flags['dead-removal'], 'dead-removal', 1),
+        reconnectRetentionMs: integer(flags['reconnect-timeout'], 'reconnect-timeout', 0),
       });
     } catch (error) {
       fail(isDkvError(error) ? error.message : String(error));

@@ -126,9 +126,10 @@ export class NativeSession implements Session, FrameSink {
           this.reply(opcode, requestId, routingOf(service.cluster));
           return;
         case Opcode.PUSH_PULL: {
-          const state = (body as { state?: unknown } | null)?.state;
+          const { state, to } = (body ?? {}) as { state?: unknown; to?: unknown };
           if (!(state instanceof Uint8Array)) throw new DkvError('BAD_REQUEST', 'PUSH_PULL needs {state: bin}');
-          this.later(opcode, requestId, service.membership.pushPull(state), (mine) => ({ state: mine }));
+          if (to !== undefined && to !== null && typeof to !== 'string') throw new DkvError('BAD_REQUEST', 'PUSH_PULL to must be a string');
+          this.later(opcode, requestId, service.membership.pushPull(state, to ?? undefined), (mine) => ({ state: mine }));
           return;
         }
         case Opcode.MEMBERS:

@@ -27,6 +27,10 @@ export interface SwimConfig {
   // crashed node keeps its place: long enough for a restart or a short outage, which hinted
   // handoff covers (memberlist forgets after 30 s, but it places no data).
   deadRetentionMs: number;
+  // A member forgotten while dead is still tried, now and then, for this long after: a partition
+  // longer than deadRetentionMs leaves each side with nothing of the other to reconnect to
+  // otherwise (Serf keeps failed members 24 h for the same reason).
+  reconnectRetentionMs: number;
   // Local health scores run from 0 to awarenessMax − 1.
   awarenessMax: number;
   packetBytesMax: number;
@@ -43,6 +47,7 @@ export const LAN_CONFIG: Readonly<SwimConfig> = {
   gossipNodes: 3,
   pushPullIntervalMs: 30_000,
   deadRetentionMs: 600_000,
+  reconnectRetentionMs: 86_400_000,
   awarenessMax: 8,
   packetBytesMax: limits.datagramBytesMax,
 };
@@ -65,6 +70,7 @@ export function swimConfig(overrides: Partial<SwimConfig> = {}): SwimConfig {
   positive('gossipNodes', 0);
   positive('pushPullIntervalMs');
   positive('deadRetentionMs');
+  positive('reconnectRetentionMs', 0);
   positive('awarenessMax');
   // The largest member record (an ALIVE with a 255-byte id and host) is 523 bytes; behind a
   // datagram header it must fit one packet, or it could never be gossiped. 576 is also the

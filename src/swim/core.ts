@@ -170,6 +170,8 @@ export class SwimCore {
   private graveyard: number[] = [];
   private graveyardTimes: number[] = [];
   private graveyardHead = 0;
+  // Members forgotten while dead, each with the time until which reconnects still try it.
+  private readonly reconnectUntilMs = new Map<number, number>();
 
   private readonly gossip = new GossipQueue(limits.gossipQueueMessagesMax);
   private readonly reader = new SwimReader();
@@ -288,7 +290,7 @@ export class SwimCore {
       this.nextGossipAtMs = nowMs + this.config.gossipIntervalMs;
     }
     if (!this.leaving && nowMs >= this.nextPushPullAtMs) {
-      this.schedulePushPull();
+      this.schedulePushPull(nowMs);
       this.nextPushPullAtMs = nowMs + this.pushPullIntervalMs();
     }
   }
@@ -381,8 +383,12 @@ export class SwimCore {
   }
 
   // Merges a peer's member list. A peer's DEAD is taken as a suspicion (this node may know
-  // better and the member may yet refute it), as memberlist does. Returns false, changing
-  // nothing, if the bytes are malformed or hold anything but member records.
+  // better and the member may yet refute it), as memberlist does. A member this node has
+  // forgotten, listed as dead (its ALIVE followed by its DEAD), stays forgotten: its death is
+  // old news here, and learning it again from a peer that has yet to forget it would make this
+  // node suspect, declare and remember it once more, and teach it back to the peer later, over
+  // and over. Returns false, changing nothing, if the bytes are malformed or hold anything but
+  // member records.
   mergeState(bytes: Uint8Array, nowMs: number): boolean {
     this.advance(nowMs);
     const reader = this.reader;
@@ -394,8 +400,28 @@ export class SwimCore {
     }
     if (type < 0) return false;
     reader.reset(bytes, 0, bytes.length, true);
-    while ((type = reader.next()) > 0) this.apply(type, '', 0, nowMs, true);
+    let at = 0;
+    while ((type = reader.next()) > 0) {
+      if (type === SwimMessageType.ALIVE && this.isForgotten(reader.idStart, reader.idBytes)) {
+        const { idStart, idBytes } = reader;
+        if (reader.next() === SwimMessageType.DEAD && sameBytes(bytes, idStart, idBytes, reader.idStart, reader.idBytes)) {
+          at = reader.position;
+          continue;
+        }
+        reader.reset(bytes, at, bytes.length, true);
+        reader.next();
+      }
+      this.apply(type, '', 0, nowMs, true);
+      at = reader.position;
+    }
     return true;
+  }
+
+  // Whether the member with the id at reader bytes [start, start + length) was known here once
+  // and has been forgotten (as against never heard of).
+  private isForgotten(start: number, length: number): boolean {
+    const index = this.directory.findBytes(this.reader.bytes, start, length);
+    return index >= 0 && index < this.state.length && this.state[index] === UNKNOWN && this.changedMs[index]! > 0;
   }
 
   members(): MemberView[] {
@@ -639,6 +665,9 @@ export class SwimCore {
       const state = this.state[index];
       // A member that came back (or went down again later) is not this entry's to forget.
       if ((state === DEAD || state === LEFT) && this.changedMs[index] === at) {
+        if (state === DEAD && this.config.reconnectRetentionMs > 0) {
+          this.reconnectUntilMs.set(index, nowMs + this.config.reconnectRetentionMs);
+        }
         this.state[index] = UNKNOWN;
         this.changedMs[index] = nowMs;
         this.emit(index, 'forgotten', nowMs);
@@ -922,7 +951,7 @@ export class SwimCore {
     }
   }
 
-  private schedulePushPull(): void {
+  private schedulePushPull(nowMs: number): void {
     const d = this.directory;
     if (this.pickMembers(1, -1, true) > 0) {
       const index = this.picks[0]!;
@@ -930,13 +959,20 @@ export class SwimCore {
     }
     // And one with a random dead member, as Serf's reconnect does: after a partition long enough
     // for each side to declare the other dead, nothing else crosses (dead members are neither
-    // probed nor gossiped to), and the sides would stay apart until the dead were forgotten. A
-    // member that is up answers with its state, refutes its death, and the sides merge.
+    // probed nor gossiped to), and the sides would stay apart. A member that is up answers with
+    // its state, refutes its death, and the sides merge. Members forgotten while dead stay
+    // candidates for reconnectRetentionMs, so that a partition outlasting deadRetentionMs heals
+    // too. (The exchange names the member it is meant for; whoever else now has its address
+    // refuses it.)
     let dead = -1;
     let seen = 0;
     for (let i = 0; i < this.probeCount; i++) {
       const index = this.probeOrder[i]!;
       if (this.state[index] === DEAD && this.random.int(++seen) === 0) dead = index;
+    }
+    for (const [index, untilMs] of this.reconnectUntilMs) {
+      if (this.state[index] !== UNKNOWN || untilMs <= nowMs) this.reconnectUntilMs.delete(index);
+      else if (this.random.int(++seen) === 0) dead = index;
     }
     if (dead >= 0) {
       this.stats.reconnectPushPulls++;
@@ -1019,3 +1055,9 @@ export class SwimCore {
 }
 
 const EMPTY = Buffer.alloc(0);
+
+function sameBytes(bytes: Uint8Array, a: number, aLength: number, b: number, bLength: number): boolean {
+  if (aLength !== bLength) return false;
+  for (let i = 0; i < aLength; i++) if (bytes[a + i] !== bytes[b + i]) return false;
+  return true;
+}

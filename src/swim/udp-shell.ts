@@ -145,8 +145,13 @@ export class UdpShell {
     }
   }
 
-  // A peer's push-pull: merge its member list and answer with ours.
-  answerPushPull(state: Uint8Array): Buffer {
+  // A peer's push-pull: merge its member list and answer with ours. One meant for another
+  // member (a periodic or reconnect exchange with an address that now belongs to this node)
+  // changes nothing here: merging it could join two clusters.
+  answerPushPull(state: Uint8Array, to: string | undefined): Buffer {
+    if (to !== undefined && to !== this.core.id) {
+      throw new DkvError('WRONG_MEMBER', `this is member ${this.core.id}, not ${to}`);
+    }
     const mine = this.core.localState();
     const merged = this.core.mergeState(state, performance.now());
     this.flush();
@@ -242,7 +247,9 @@ export class UdpShell {
   private async pushPull(peer: PushPullRequest, join: boolean): Promise<void> {
     const client = new DkvClient({ host: peer.host, port: peer.tcpPort, timeoutMs: PUSH_PULL_TIMEOUT_MS, connectTimeoutMs: PUSH_PULL_TIMEOUT_MS });
     try {
-      const reply = (await client.request(Opcode.PUSH_PULL, { state: this.core.localState(), join })) as { state?: unknown };
+      // A join goes to a seed's address; any other exchange names the member it is for.
+      const request = join ? { state: this.core.localState(), join } : { state: this.core.localState(), to: peer.id };
+      const reply = (await client.request(Opcode.PUSH_PULL, request)) as { state?: unknown };
       if (this.stopped) return;
       if (!(reply?.state instanceof Uint8Array) || !this.core.mergeState(reply.state, performance.now())) {
         throw new DkvError('PROTOCOL_VIOLATION', `push-pull reply from ${peer.host}:${peer.tcpPort} is malformed`);

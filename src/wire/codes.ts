@@ -60,6 +60,8 @@ export const ErrorCode = {
   QUORUM_FAILED: 14,
   // The request's timeout passed before R or W replicas answered.
   REPLICA_TIMEOUT: 15,
+  // A PUSH_PULL meant for another member: the address it went to now belongs to someone else.
+  WRONG_MEMBER: 16,
 
   TIMEOUT: 100,
   CONNECTION_CLOSED: 101,

@@ -56,6 +56,11 @@ export class SwimReader {
     this.end = end;
   }
 
+  // Where the next message starts: reset() to it reads that message again.
+  get position(): number {
+    return this.offset;
+  }
+
   next(): number {
     if (this.offset === this.end) return 0;
     if (this.end - this.offset < SWIM_MESSAGE_HEADER_BYTES) return -1;

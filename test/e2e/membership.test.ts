@@ -6,6 +6,9 @@ import { createSocket } from 'node:dgram';
 import { connect, createServer } from 'node:net';
 import t from 'tap';
 import { DkvClient, type Member } from '../../src/client/client.js';
+import { isDkvError } from '../../src/lib/errors.js';
+import { Opcode } from '../../src/wire/codes.js';
+import { encodeAlive } from '../../src/wire/swim-codec.js';
 import { DKV_CLI, removeDir, startDkvd, tempDir, type Dkvd } from '../helpers/dkvd.js';
 import { run } from '../helpers/run.js';
 
@@ -217,4 +220,22 @@ t.test('garbage on the UDP port is dropped and counted; the node keeps serving',
   t.same(members.map((m) => [m.id, m.state]), [[node.nodeId, 'alive']], 'membership unchanged');
   await client.put('k', 'v');
   t.equal((await client.get('k'))?.values[0]?.toString(), 'v', 'still serving');
+});
+
+t.test('a push-pull meant for another member is refused and merges nothing; one for this member merges', async (t) => {
+  const node = await startDkvd({ storage: 'memory', args: SWIM_FLAGS });
+  t.teardown(async () => {
+    await node.kill();
+    removeDir(node.dataDir);
+  });
+  const client = new DkvClient({ port: node.tcpPort });
+  t.teardown(() => client.close());
+  // A member of some other cluster at an address that once belonged to a member of this node's.
+  const state = encodeAlive(3, 'stranger', '127.0.0.1', 9, 9);
+  const refused = await client.request(Opcode.PUSH_PULL, { state, to: 'someone-else' }).catch((error: unknown) => error);
+  t.ok(isDkvError(refused, 'WRONG_MEMBER'), `refused with WRONG_MEMBER (${String(refused)})`);
+  t.same((await client.members()).map((m) => m.id), [node.nodeId], 'nothing merged');
+  const reply = (await client.request(Opcode.PUSH_PULL, { state, to: node.nodeId })) as { state?: unknown };
+  t.ok(reply.state instanceof Uint8Array, 'named rightly: answered with its state');
+  t.same((await client.members()).map((m) => m.id).sort(), [node.nodeId, 'stranger'].sort(), 'and merged');
 });

@@ -195,6 +195,23 @@ t.test('a long partition: each side declares the other dead; after healing, push
   t.ok(cluster.totalStats().reconnectPushPulls > 0, 'through push-pulls with dead members');
 });
 
+t.test('a partition longer than the dead-removal time: both sides forget each other, and reconnects still reunite them', async (t) => {
+  const { cluster, falseDeaths } = simulate(110, {}, { deadRetentionMs: 20_000 });
+  cluster.form(16);
+  cluster.runFor(2000);
+  const side = [0, 1, 2, 3, 4, 5, 6, 7];
+  cluster.network.partition([side]);
+  // Suspicion (at most about 29 s here) plus dead removal: every member of the other side is
+  // forgotten well before the split heals.
+  cluster.runFor(90_000);
+  t.ok(falseDeaths.falseDeaths >= 8 * 8 * 2, `${falseDeaths.falseDeaths} DEAD across the split`);
+  const forgotten = cluster.cores.filter((core) => core !== null && core.members().length === 8).length;
+  t.equal(forgotten, 16, 'every node knows only its own side');
+  cluster.network.healPartitions();
+  const took = runUntilConverged(cluster, 120_000, 500);
+  t.ok(took >= 0, `converged ${took} ms after healing, by itself`);
+});
+
 t.test('one-way cut of a single link: indirect probes cover it, nobody is suspected', async (t) => {
   const { cluster, seen } = simulate(109);
   cluster.form(16);

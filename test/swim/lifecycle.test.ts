@@ -87,6 +87,27 @@ t.test('forgetting: a member that came back, or went down again later, is not fo
   t.end();
 });
 
+t.test('push-pull: a forgotten member listed as dead stays forgotten; listed alive, it comes back', async (t) => {
+  const solo = new Solo();
+  solo.feed(1, aliveOf(1, 0), aliveOf(2, 0), aliveOf(3, 0));
+  solo.feed(2, encodeDead(0, idOf(2), idOf(3)));
+  solo.runTo(3000, true);
+  t.same(solo.events.filter((e) => e.status === 'forgotten').map((e) => e.id), [idOf(2)], 'n2 forgotten');
+  // A peer that has yet to forget n2 lists it as its ALIVE followed by its DEAD.
+  const staleList = Buffer.concat([aliveOf(3, 0), aliveOf(2, 0), encodeDead(0, idOf(2), idOf(3)), aliveOf(1, 0)]);
+  t.ok(solo.core.mergeState(staleList, solo.nowMs), 'merged');
+  t.equal(solo.statusOf(2), undefined, 'n2 stays forgotten: its death is old news here');
+  t.equal(solo.statusOf(1), 'alive', 'the records after the pair still apply');
+  // A member never heard of, listed as dead, is learned (with its address, for the ring) and
+  // suspected, as a node joining after a crash must.
+  t.ok(solo.core.mergeState(Buffer.concat([aliveOf(5, 0), encodeDead(0, idOf(5), idOf(3))]), solo.nowMs));
+  t.equal(solo.statusOf(5), 'suspect', 'n5 learned, and suspected');
+  // Listed alive (the peer sees it up), the forgotten member comes back.
+  t.ok(solo.core.mergeState(Buffer.concat([aliveOf(3, 0), aliveOf(2, 0)]), solo.nowMs));
+  t.equal(solo.statusOf(2), 'alive', 'n2 back');
+  t.end();
+});
+
 t.test('leave: LEFT everywhere, never suspected or dead, and the leaver stops probing', async (t) => {
   const h = new Harness({ count: 5, formed: true, seed: 13 });
   h.run(500);
