@@ -79,6 +79,11 @@ export class WriteAheadLog {
   private failure: DkvError | null = null;
   // fdatasync calls running, and who waits for none to be running.
   private syncsInFlight = 0;
+  // When the last sync started, and the timer that starts the next once the sync gap has passed.
+  private lastSyncStartMs = -Infinity;
+  private gapTimer: NodeJS.Timeout | null = null;
+  // Set by close(): what is left syncs at once.
+  private closing = false;
   private drainWaiters: Array<() => void> = [];
   // Resolves once everything appended so far is on disk in the engine: then a segment can go.
   private checkpoint: () => Promise<void>;
@@ -90,6 +95,7 @@ export class WriteAheadLog {
     private segment: number,
     private fd: number,
     private readonly segmentBytesMax: number,
+    private readonly syncGapMs: number,
   ) {
     this.checkpoint = () => engine.flushed();
   }
@@ -105,6 +111,7 @@ export class WriteAheadLog {
     engine: StorageEngine,
     log: Logger,
     segmentBytesMax: number = limits.walSegmentBytesMax,
+    syncGapMs: number = limits.walSyncGapMs,
   ): Promise<WriteAheadLog> {
     mkdirSync(directory, { recursive: true });
     const segments = readdirSync(directory)
@@ -125,7 +132,7 @@ export class WriteAheadLog {
       log.info({ segments: segments.length, records: replayed }, 'write-ahead log replayed');
     }
     const first = (segments.at(-1) ?? 0) + 1;
-    const wal = new WriteAheadLog(directory, engine, log, first, openSegment(directory, first), segmentBytesMax);
+    const wal = new WriteAheadLog(directory, engine, log, first, openSegment(directory, first), segmentBytesMax, syncGapMs);
     wal.prepareNext();
     return wal;
   }
@@ -171,12 +178,23 @@ export class WriteAheadLog {
     return batch.done;
   }
 
-  // Writes the open batch and starts its sync, unless walSyncsInFlightMax syncs are running:
-  // then the batch grows until one finishes. (Each fdatasync covers every byte written before
-  // it, so overlapping syncs are safe; limits.ts says how many may overlap.)
+  // Writes the open batch and starts its sync, unless walSyncsInFlightMax syncs are running (the
+  // batch then grows until one finishes), or the batch is small and the last sync started less
+  // than the sync gap ago (it then grows until the gap has passed or it is large enough). Each
+  // fdatasync covers every byte written before it, so overlapping syncs are safe; limits.ts says
+  // how many may overlap, and why the gap.
   private readonly sync = (): void => {
     this.scheduled = false;
     if (this.open.buffers.length === 0 || this.syncsInFlight >= limits.walSyncsInFlightMax) return;
+    const now = performance.now();
+    const waitMs = this.lastSyncStartMs + this.syncGapMs - now;
+    if (waitMs > 0 && this.open.buffers.length < limits.walSyncBatchMin && !this.closing) {
+      this.gapTimer ??= setTimeout(this.afterGap, waitMs);
+      return;
+    }
+    if (this.gapTimer !== null) clearTimeout(this.gapTimer);
+    this.gapTimer = null;
+    this.lastSyncStartMs = now;
     const batch = this.open;
     this.open = newBatch();
     if (this.failure !== null) {
@@ -214,6 +232,11 @@ export class WriteAheadLog {
     });
   };
 
+  private readonly afterGap = (): void => {
+    this.gapTimer = null;
+    this.sync();
+  };
+
   private fail(batch: Batch, error: Error): void {
     this.log.error({ err: error }, 'write-ahead log write failed: refusing further writes');
     this.failure ??= new DkvError('STORAGE_FAILED', `write-ahead log: ${error.message}`, { cause: error });
@@ -248,6 +271,9 @@ export class WriteAheadLog {
   // Syncs what was appended and closes. Then, once the engine has everything on disk, the
   // segments go, so that a clean stop leaves nothing to replay.
   async close(): Promise<void> {
+    this.closing = true;
+    if (this.gapTimer !== null) clearTimeout(this.gapTimer);
+    this.gapTimer = null;
     for (let round = 0; round < 1000 && (this.open.buffers.length > 0 || this.syncsInFlight > 0); round++) {
       this.sync();
       await this.drained();

@@ -6,6 +6,7 @@ import { createRootLogger } from '../../src/lib/log.js';
 import { MemoryEngine } from '../../src/store/memory-engine.js';
 import { WriteAheadLog } from '../../src/store/wal.js';
 import { crc32 } from '../../src/lib/crc32.js';
+import { limits } from '../../src/lib/limits.js';
 import { removeDir, tempDir } from '../helpers/dkvd.js';
 
 const log = createRootLogger('silent');
@@ -61,6 +62,41 @@ t.test('a checksum mismatch before the last segment refuses to start', async (t)
   payload.copy(good, 8);
   writeFileSync(join(dir, '0000000002.log'), good);
   await t.rejects(WriteAheadLog.open(dir, new MemoryEngine(), log), { code: 'STORAGE_FAILED', message: /checksum/ });
+});
+
+t.test('a small batch syncs at least the sync gap after the last sync; a large one at once', async (t) => {
+  const dir = tempDir();
+  t.teardown(() => removeDir(dir));
+  // A gap far longer than the turns below take, so that the counts do not depend on timing.
+  const gapMs = 500;
+  const wal = await WriteAheadLog.open(dir, new MemoryEngine(), log, undefined, gapMs);
+  let started = performance.now();
+  await wal.append(b('k0'), b('r0'));
+  t.equal(wal.stats.syncs, 1, 'a write on an idle log syncs at once');
+  // Fewer than walSyncBatchMin writes, each in its own event-loop turn, right after that sync
+  // started: without the gap each turn would start a sync of its own (two may run at once).
+  const small = limits.walSyncBatchMin - 1;
+  const appendInTurns = async (from: number, count: number): Promise<void> => {
+    const writes: Promise<void>[] = [];
+    for (let i = from; i < from + count; i++) {
+      writes.push(wal.append(b(`k${i}`), b(`r${i}`)));
+      await new Promise(setImmediate);
+    }
+    await Promise.all(writes);
+  };
+  await appendInTurns(1, small);
+  t.equal(wal.stats.syncs, 2, `one sync more for ${small} writes in ${small} turns`);
+  t.ok(performance.now() - started >= gapMs - 1, 'the gap after the first sync began');
+  // walSyncBatchMin writes do not wait for the gap.
+  started = performance.now();
+  await appendInTurns(100, limits.walSyncBatchMin);
+  t.ok(performance.now() - started < gapMs / 2, `${limits.walSyncBatchMin} writes synced without waiting out the gap`);
+  t.equal(wal.stats.records, 1 + small + limits.walSyncBatchMin, 'every record synced');
+  // A write left waiting for the gap is synced by close, not dropped.
+  const last = wal.append(b('last'), b('r'));
+  await wal.close();
+  await last;
+  t.equal(wal.stats.records, 2 + small + limits.walSyncBatchMin);
 });
 
 t.test('appends after close fail cleanly', async (t) => {
