@@ -26,6 +26,7 @@ interface Flags {
   'push-pull-interval': number;
   'dead-removal': number;
   'reconnect-timeout': number;
+  'cluster-label'?: string;
   replicas: number;
   'read-quorum': number;
   'write-quorum': number;
@@ -69,6 +70,7 @@ sade('dkvd', true)
   .option('--gossip-interval', 'SWIM: ms between gossip rounds', LAN_CONFIG.gossipIntervalMs)
   .option('--push-pull-interval', 'SWIM: ms between full member-list exchanges', LAN_CONFIG.pushPullIntervalMs)
   .option('--dead-removal', 'ms a dead member keeps its place in the member list and the ring', LAN_CONFIG.deadRetentionMs)
+  .option('--cluster-label', 'Name of the cluster: nodes ignore membership traffic of another label (default: none)')
   .option('--reconnect-timeout', 'ms a forgotten dead member is still tried now and then, to heal long partitions (0: never)', LAN_CONFIG.reconnectRetentionMs)
   .option('--replicas', 'Replicas of each key (N)', 3)
   .option('--read-quorum', 'Replicas a GET reads (R) unless the request says', 2)
@@ -94,6 +96,7 @@ sade('dkvd', true)
         pushPullIntervalMs: integer(flags['push-pull-interval'], 'push-pull-interval', 1),
         deadRetentionMs: integer(flags['dead-removal'], 'dead-removal', 1),
         reconnectRetentionMs: integer(flags['reconnect-timeout'], 'reconnect-timeout', 0),
+        clusterLabel: flags['cluster-label'] === undefined ? null : String(flags['cluster-label']),
       });
     } catch (error) {
       fail(isDkvError(error) ? error.message : String(error));

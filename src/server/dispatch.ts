@@ -126,10 +126,15 @@ export class NativeSession implements Session, FrameSink {
           this.reply(opcode, requestId, routingOf(service.cluster));
           return;
         case Opcode.PUSH_PULL: {
-          const { state, to } = (body ?? {}) as { state?: unknown; to?: unknown };
+          const { state, to, cluster } = (body ?? {}) as { state?: unknown; to?: unknown; cluster?: unknown };
           if (!(state instanceof Uint8Array)) throw new DkvError('BAD_REQUEST', 'PUSH_PULL needs {state: bin}');
-          if (to !== undefined && to !== null && typeof to !== 'string') throw new DkvError('BAD_REQUEST', 'PUSH_PULL to must be a string');
-          this.later(opcode, requestId, service.membership.pushPull(state, to ?? undefined), (mine) => ({ state: mine }));
+          const text = (value: unknown, name: string): string | undefined => {
+            if (value === undefined || value === null) return undefined;
+            if (typeof value !== 'string') throw new DkvError('BAD_REQUEST', `PUSH_PULL ${name} must be a string`);
+            return value;
+          };
+          const pushed = service.membership.pushPull(state, text(to, 'to'), text(cluster, 'cluster'));
+          this.later(opcode, requestId, pushed, (mine) => ({ state: mine }));
           return;
         }
         case Opcode.MEMBERS:

@@ -31,6 +31,10 @@ export interface SwimConfig {
   // longer than deadRetentionMs leaves each side with nothing of the other to reconnect to
   // otherwise (Serf keeps failed members 24 h for the same reason).
   reconnectRetentionMs: number;
+  // The cluster's name, carried by every datagram and push-pull: nodes drop datagrams and refuse
+  // push-pulls of another label (or of none, when they have one), so clusters that share a
+  // network never merge. null: no label (then only unlabelled traffic is accepted).
+  clusterLabel: string | null;
   // Local health scores run from 0 to awarenessMax − 1.
   awarenessMax: number;
   packetBytesMax: number;
@@ -48,13 +52,14 @@ export const LAN_CONFIG: Readonly<SwimConfig> = {
   pushPullIntervalMs: 30_000,
   deadRetentionMs: 600_000,
   reconnectRetentionMs: 86_400_000,
+  clusterLabel: null,
   awarenessMax: 8,
   packetBytesMax: limits.datagramBytesMax,
 };
 
 export function swimConfig(overrides: Partial<SwimConfig> = {}): SwimConfig {
   const config = { ...LAN_CONFIG, ...overrides };
-  const positive = (name: keyof SwimConfig, min = 1): void => {
+  const positive = (name: Exclude<keyof SwimConfig, 'clusterLabel'>, min = 1): void => {
     const value = config[name];
     if (!Number.isInteger(value) || value < min) {
       throw new DkvError('BAD_REQUEST', `${name} must be an integer of at least ${min}, not ${value}`);
@@ -76,6 +81,12 @@ export function swimConfig(overrides: Partial<SwimConfig> = {}): SwimConfig {
   // datagram header it must fit one packet, or it could never be gossiped. 576 is also the
   // datagram size every IPv4 host must accept.
   positive('packetBytesMax', 576);
+  if (config.clusterLabel !== null) {
+    const bytes = Buffer.byteLength(config.clusterLabel, 'utf8');
+    if (bytes === 0 || bytes > limits.clusterLabelBytesMax) {
+      throw new DkvError('BAD_REQUEST', `the cluster label must be 1 to ${limits.clusterLabelBytesMax} bytes, not ${bytes}`);
+    }
+  }
   if (config.probeTimeoutMs > config.probeIntervalMs) {
     throw new DkvError(
       'BAD_REQUEST',

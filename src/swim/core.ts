@@ -194,7 +194,7 @@ export class SwimCore {
     this.incarnation = initialIncarnation >>> 0;
     this.awareness = new Awareness(config.awarenessMax);
     this.writer = new SwimWriter(config.packetBytesMax);
-    this.header = encodeDatagramHeader(null, false);
+    this.header = encodeDatagramHeader(config.clusterLabel, false);
     this.picks = new Int32Array(Math.max(config.indirectChecks, config.gossipNodes, 1));
     this.lastNowMs = nowMs;
     this.grow(directory.size);

@@ -93,9 +93,9 @@ export class Membership {
     });
   }
 
-  // `to`: the member the sender meant this for, if it named one.
-  pushPull(state: Uint8Array, to: string | undefined): Promise<Uint8Array> {
-    return this.request({ type: 'pushPull', state, to }) as Promise<Uint8Array>;
+  // `to`: the member the sender meant this for, if it named one; `cluster`: its cluster label.
+  pushPull(state: Uint8Array, to: string | undefined, cluster: string | undefined): Promise<Uint8Array> {
+    return this.request({ type: 'pushPull', state, to, cluster }) as Promise<Uint8Array>;
   }
 
   members(): Promise<MemberInfo[]> {

@@ -121,6 +121,8 @@ export class UdpShell {
     if (seeds.length === 0) return;
     this.log.info({ seeds }, 'joining');
     let backoffMs = JOIN_BACKOFF_MIN_MS;
+    // Seeds that refused this node for its cluster label: a setting to fix, said once per seed.
+    const refusedBy = new Set<string>();
     for (let attempt = 1; !this.stopped; attempt++) {
       for (const seed of seeds) {
         if (this.stopped) return;
@@ -130,7 +132,12 @@ export class UdpShell {
           this.log.info({ seed, members: this.core.memberCount }, 'joined');
           return;
         } catch (error) {
-          this.log.debug({ seed, attempt, err: error }, 'join attempt failed');
+          if (isDkvError(error, 'WRONG_CLUSTER') && !refusedBy.has(seed)) {
+            refusedBy.add(seed);
+            this.log.warn({ seed, reason: error.message }, 'seed refused the join: it belongs to another cluster label');
+          } else {
+            this.log.debug({ seed, attempt, err: error }, 'join attempt failed');
+          }
         }
       }
       if (this.core.memberCount > 1) {
@@ -145,10 +152,14 @@ export class UdpShell {
     }
   }
 
-  // A peer's push-pull: merge its member list and answer with ours. One meant for another
-  // member (a periodic or reconnect exchange with an address that now belongs to this node)
-  // changes nothing here: merging it could join two clusters.
-  answerPushPull(state: Uint8Array, to: string | undefined): Buffer {
+  // A peer's push-pull: merge its member list and answer with ours. One from a node of another
+  // cluster label, or meant for another member (a periodic or reconnect exchange with an address
+  // that now belongs to this node), changes nothing here: merging it could join two clusters.
+  answerPushPull(state: Uint8Array, to: string | undefined, cluster: string | undefined): Buffer {
+    const label = this.options.config.clusterLabel;
+    if ((cluster ?? null) !== label) {
+      throw new DkvError('WRONG_CLUSTER', `this node's cluster label is ${labelText(label)}, not ${labelText(cluster ?? null)}`);
+    }
     if (to !== undefined && to !== this.core.id) {
       throw new DkvError('WRONG_MEMBER', `this is member ${this.core.id}, not ${to}`);
     }
@@ -248,7 +259,11 @@ export class UdpShell {
     const client = new DkvClient({ host: peer.host, port: peer.tcpPort, timeoutMs: PUSH_PULL_TIMEOUT_MS, connectTimeoutMs: PUSH_PULL_TIMEOUT_MS });
     try {
       // A join goes to a seed's address; any other exchange names the member it is for.
-      const request = join ? { state: this.core.localState(), join } : { state: this.core.localState(), to: peer.id };
+      const request: Record<string, unknown> = { state: this.core.localState() };
+      if (join) request.join = true;
+      else request.to = peer.id;
+      const label = this.options.config.clusterLabel;
+      if (label !== null) request.cluster = label;
       const reply = (await client.request(Opcode.PUSH_PULL, request)) as { state?: unknown };
       if (this.stopped) return;
       if (!(reply?.state instanceof Uint8Array) || !this.core.mergeState(reply.state, performance.now())) {
@@ -304,4 +319,8 @@ export function splitHostPort(address: string): [string, number] {
 
 export function errorMessage(error: unknown): string {
   return isDkvError(error) ? error.message : String((error as Error)?.message ?? error);
+}
+
+function labelText(label: string | null): string {
+  return label === null ? 'none' : JSON.stringify(label);
 }

@@ -17,7 +17,7 @@ export interface WorkerData {
 
 // Main → worker.
 export type WorkerRequest =
-  | { type: 'pushPull'; requestId: number; state: Uint8Array; to: string | undefined }
+  | { type: 'pushPull'; requestId: number; state: Uint8Array; to: string | undefined; cluster: string | undefined }
   | { type: 'members'; requestId: number }
   | { type: 'leave'; requestId: number; waitMs: number }
   | { type: 'stop'; requestId: number };
@@ -59,7 +59,7 @@ async function main(): Promise<void> {
     try {
       switch (request.type) {
         case 'pushPull':
-          answer(shell.answerPushPull(request.state, request.to));
+          answer(shell.answerPushPull(request.state, request.to, request.cluster));
           return;
         case 'members':
           answer(shell.members());

@@ -62,6 +62,8 @@ export const ErrorCode = {
   REPLICA_TIMEOUT: 15,
   // A PUSH_PULL meant for another member: the address it went to now belongs to someone else.
   WRONG_MEMBER: 16,
+  // A PUSH_PULL from a node of another cluster label (or none, or one where the receiver has none).
+  WRONG_CLUSTER: 17,
 
   TIMEOUT: 100,
   CONNECTION_CLOSED: 101,

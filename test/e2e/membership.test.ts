@@ -239,3 +239,29 @@ t.test('a push-pull meant for another member is refused and merges nothing; one 
   t.ok(reply.state instanceof Uint8Array, 'named rightly: answered with its state');
   t.same((await client.members()).map((m) => m.id).sort(), [node.nodeId, 'stranger'].sort(), 'and merged');
 });
+
+t.test('cluster labels: a node joins a node of its own label, and is refused by one of another', async (t) => {
+  const blue = await startDkvd({ storage: 'memory', args: [...SWIM_FLAGS, '--cluster-label', 'blue'] });
+  const green = await startDkvd({ storage: 'memory', args: [...SWIM_FLAGS, '--cluster-label', 'green', '--join', `127.0.0.1:${blue.tcpPort}`] });
+  const blue2 = await startDkvd({ storage: 'memory', args: [...SWIM_FLAGS, '--cluster-label', 'blue', '--join', `127.0.0.1:${blue.tcpPort}`] });
+  t.teardown(async () => {
+    for (const node of [blue, green, blue2]) {
+      await node.kill();
+      removeDir(node.dataDir);
+    }
+  });
+  await waitFor([blue, blue2], 'the blue nodes together', (members) => members.filter((m) => m.state === 'alive').length === 2);
+  const client = new DkvClient({ port: green.tcpPort });
+  t.teardown(() => client.close());
+  let failures = 0;
+  for (let i = 0; i < 50 && failures < 2; i++) {
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    failures = Number((await client.stats()).swimPushPullFailures);
+  }
+  t.ok(failures >= 2, `green's joins were refused (${failures} failed push-pulls)`);
+  t.equal(green.logLines.filter((line) => line.includes('another cluster label')).length, 1, 'green says why, once');
+  t.same((await membersOf(green)).map((m) => m.id), [green.nodeId], 'green is alone');
+  t.same((await membersOf(blue)).map((m) => m.id).sort(), [blue.nodeId, blue2.nodeId].sort(), 'blue never heard of green');
+  const refused = await client.request(Opcode.PUSH_PULL, { state: encodeAlive(1, 'x', '127.0.0.1', 9, 9) }).catch((error: unknown) => error);
+  t.ok(isDkvError(refused, 'WRONG_CLUSTER'), `an unlabelled push-pull is refused with WRONG_CLUSTER (${String(refused)})`);
+});

@@ -8,7 +8,7 @@ import { swimConfig, type SwimConfig } from '../../src/swim/config.js';
 import { type MembershipEvent, SwimCore } from '../../src/swim/core.js';
 import { MemberDirectory } from '../../src/swim/directory.js';
 import { SwimMessageType } from '../../src/wire/codes.js';
-import { encodeDatagramHeader } from '../../src/wire/datagram.js';
+import { decodeDatagramHeader, encodeDatagramHeader } from '../../src/wire/datagram.js';
 import { SwimReader, SwimWriter } from '../../src/wire/swim-codec.js';
 
 export const UDP_PORT = 7946;
@@ -257,8 +257,13 @@ export const TYPE_NAMES: Record<number, string> = Object.fromEntries(Object.entr
 // The messages of a datagram, or null if it is malformed.
 export function messagesOf(bytes: Uint8Array): Message[] | null {
   const reader = new SwimReader();
-  if (bytes.length < HEADER.length) return null;
-  reader.reset(bytes, HEADER.length, bytes.length);
+  let payloadStart: number;
+  try {
+    payloadStart = decodeDatagramHeader(bytes).payloadStart;
+  } catch {
+    return null;
+  }
+  reader.reset(bytes, payloadStart, bytes.length);
   const messages: Message[] = [];
   for (let steps = 0; steps <= bytes.length; steps++) {
     const type = reader.next();
@@ -294,13 +299,13 @@ export const ack = (seq: number) => (w: SwimWriter) => w.ack(seq);
 export const nack = (seq: number) => (w: SwimWriter) => w.nack(seq);
 
 // The outbox of a core as (host, messages) pairs; the outbox is left as it is.
-export function outboxOf(core: SwimCore): Array<{ host: string; port: number; length: number; messages: Message[] }> {
+export function outboxOf(core: SwimCore): Array<{ host: string; port: number; length: number; label: string | null; messages: Message[] }> {
   const out = [];
   for (let k = 0; k < core.outboxCount; k++) {
     const o = core.outbox[k]!;
     const messages = messagesOf(o.bytes);
     if (messages === null) throw new Error(`${core.id} sent a malformed datagram`);
-    out.push({ host: o.host, port: o.port, length: o.bytes.length, messages });
+    out.push({ host: o.host, port: o.port, length: o.bytes.length, label: decodeDatagramHeader(o.bytes).label, messages });
   }
   return out;
 }
@@ -328,6 +333,7 @@ export interface Sent {
   host: string;
   port: number;
   length: number;
+  label: string | null;
   messages: Message[];
 }
 

@@ -97,6 +97,24 @@ t.test('each kind of bad datagram is dropped, counted and changes nothing', asyn
   t.end();
 });
 
+t.test('a labelled node takes only datagrams of its own label, and labels what it sends', async (t) => {
+  const solo = new Solo({ clusterLabel: 'blue' });
+  const payload = datagram(ping(7, idOf(0))).subarray(3);
+  for (const [name, header] of [
+    ['no label', encodeDatagramHeader(null, false)],
+    ['another label', encodeDatagramHeader('green', false)],
+    ['a label that starts the same', encodeDatagramHeader('blue2', false)],
+  ] as const) {
+    solo.feedBytes(1, Buffer.concat([header, payload]));
+    t.equal(solo.drain().out.length, 0, `${name}: not answered`);
+  }
+  t.equal(solo.core.stats.packetsDropped, 3, 'each dropped and counted');
+  solo.feedBytes(1, Buffer.concat([encodeDatagramHeader('blue', false), payload]));
+  const out = solo.drain().out;
+  t.equal(out.length, 1, 'its own label: answered');
+  t.equal(out[0]!.label, 'blue', 'with its label');
+});
+
 t.test('a bad message anywhere drops the whole datagram: the good ones before it are not applied', async (t) => {
   const solo = busySolo();
   expectDropped(t, solo, datagram(aliveOf(7, 0), encodeLeft(3, idOf(1)), ping(1, idOf(0)), unhex('08 0005 00000001 00')), 'good then bad');
