@@ -3,7 +3,7 @@
 // after the connection drops. Used by dkv-cli, the tests and the benchmarks.
 
 import { connect as netConnect, type Socket } from 'node:net';
-import { DkvError, isDkvError } from '../lib/errors.js';
+import { DkvError } from '../lib/errors.js';
 import { limits } from '../lib/limits.js';
 import { FRAME_HEADER_BYTES, FrameFlag, Opcode } from '../wire/codes.js';
 import { encodeFrame, FrameDecoder, writeFrameHeader, type FrameSink } from '../wire/frame.js';
@@ -75,43 +75,13 @@ export interface MputEntry {
   context?: Uint8Array | null;
 }
 
-// A request waiting for its reply: what sendTo takes. The client sets `opcode` and `deadlineMs`
-// when it sends. onReply gets the body of a reply to the request's opcode in place, valid only
-// during the call (copy what is kept); onError gets an ERROR reply, a timeout, a lost connection
-// or a malformed reply. Exactly one of them is called, never from inside sendTo.
-export interface PendingReply {
+interface Pending {
   opcode: number;
   deadlineMs: number;
-  onReply(bytes: Buffer, start: number, end: number): void;
-  onError(error: DkvError): void;
-}
-
-// The promise behind request() and requestRaw().
-class PromisedReply implements PendingReply {
-  opcode = 0;
-  deadlineMs = 0;
-
-  constructor(
-    // Resolve with a copy of the body's bytes, undecoded.
-    private readonly raw: boolean,
-    private readonly resolve: (body: unknown) => void,
-    readonly onError: (error: DkvError) => void,
-  ) {}
-
-  onReply(bytes: Buffer, start: number, end: number): void {
-    if (this.raw) {
-      this.resolve(Buffer.from(bytes.subarray(start, end)));
-      return;
-    }
-    let body: unknown;
-    try {
-      body = decodeBody(bytes, start, end);
-    } catch (error) {
-      this.onError(new DkvError('PROTOCOL_VIOLATION', 'reply body is not msgpack', { cause: error }));
-      return;
-    }
-    this.resolve(body);
-  }
+  // Resolve with the reply body's bytes, undecoded (errors are still decoded).
+  raw: boolean;
+  resolve: (body: unknown) => void;
+  reject: (error: DkvError) => void;
 }
 
 // Deadlines are checked by one timer at this period rather than one timer per request.
@@ -136,7 +106,7 @@ export class DkvClient implements FrameSink {
   private socket: Socket | null = null;
   private connecting: Promise<Socket> | null = null;
   private decoder = new FrameDecoder(this);
-  private readonly pending = new Map<number, PendingReply>();
+  private readonly pending = new Map<number, Pending>();
   private nextRequestId = 1;
   private sweepTimer: NodeJS.Timeout | null = null;
   private reconnectDelayMs = 0;
@@ -269,48 +239,20 @@ export class DkvClient implements FrameSink {
   private async send(opcode: number, body: unknown, timeoutMs: number, raw: boolean): Promise<unknown> {
     if (this.closed) throw new DkvError('CONNECTION_CLOSED', 'the client is closed');
     const socket = this.socket ?? (await this.ensureConnected());
-    return new Promise<unknown>((resolve, reject) => this.enqueue(socket, opcode, body, timeoutMs, new PromisedReply(raw, resolve, reject)));
-  }
-
-  // Sends one request whose outcome goes to `reply` (see PendingReply): no promise, and the
-  // reply's bytes are not copied. For hot paths between nodes. `body` as for request().
-  sendTo(opcode: number, body: unknown, timeoutMs: number, reply: PendingReply): void {
-    if (this.closed) {
-      queueMicrotask(() => reply.onError(new DkvError('CONNECTION_CLOSED', 'the client is closed')));
-      return;
-    }
-    if (this.socket !== null) {
-      this.enqueue(this.socket, opcode, body, timeoutMs, reply);
-      return;
-    }
-    this.ensureConnected().then(
-      (socket) => this.enqueue(socket, opcode, body, timeoutMs, reply),
-      (error: unknown) =>
-        reply.onError(isDkvError(error) ? error : new DkvError('CANNOT_CONNECT', String((error as Error)?.message ?? error))),
-    );
-  }
-
-  private enqueue(socket: Socket, opcode: number, body: unknown, timeoutMs: number, reply: PendingReply): void {
     const requestId = this.nextRequestId;
     this.nextRequestId = this.nextRequestId === 0xffffffff ? 1 : this.nextRequestId + 1;
-    let frame: Buffer;
-    try {
-      frame = frameOf(opcode, requestId, body);
-    } catch (error) {
-      queueMicrotask(() => reply.onError(error as DkvError));
-      return;
-    }
-    reply.opcode = opcode;
-    reply.deadlineMs = performance.now() + timeoutMs;
-    this.pending.set(requestId, reply);
-    if (this.sweepTimer === null) this.sweepTimer = setInterval(this.sweep, DEADLINE_SWEEP_MS);
-    // Requests made in one turn of the event loop go out in one write.
-    if (this.corked === null) {
-      this.corked = socket;
-      socket.cork();
-      process.nextTick(this.uncork);
-    }
-    socket.write(frame);
+    const frame = frameOf(opcode, requestId, body);
+    return new Promise<unknown>((resolve, reject) => {
+      this.pending.set(requestId, { opcode, deadlineMs: performance.now() + timeoutMs, raw, resolve, reject });
+      if (this.sweepTimer === null) this.sweepTimer = setInterval(this.sweep, DEADLINE_SWEEP_MS);
+      // Requests made in one turn of the event loop go out in one write.
+      if (this.corked === null) {
+        this.corked = socket;
+        socket.cork();
+        process.nextTick(this.uncork);
+      }
+      socket.write(frame);
+    });
   }
 
   onFrame(opcode: number, flags: number, requestId: number, bytes: Buffer, start: number, end: number): void {
@@ -318,24 +260,31 @@ export class DkvClient implements FrameSink {
     if (pending === undefined) return; // timed out already
     this.pending.delete(requestId);
     if ((flags & FrameFlag.REPLY) === 0) {
-      pending.onError(new DkvError('PROTOCOL_VIOLATION', 'server sent a frame without the REPLY flag'));
-    } else if (opcode === Opcode.ERROR) {
-      let error: { code?: unknown; message?: unknown; answered?: unknown; needed?: unknown };
-      try {
-        error = decodeBody(bytes, start, end) as typeof error;
-      } catch (cause) {
-        pending.onError(new DkvError('PROTOCOL_VIOLATION', 'reply body is not msgpack', { cause }));
-        return;
-      }
+      pending.reject(new DkvError('PROTOCOL_VIOLATION', 'server sent a frame without the REPLY flag'));
+      return;
+    }
+    if (pending.raw && opcode === pending.opcode) {
+      pending.resolve(Buffer.from(bytes.subarray(start, end)));
+      return;
+    }
+    let body: unknown;
+    try {
+      body = decodeBody(bytes, start, end);
+    } catch (error) {
+      pending.reject(new DkvError('PROTOCOL_VIOLATION', 'reply body is not msgpack', { cause: error }));
+      return;
+    }
+    if (opcode === Opcode.ERROR) {
+      const error = body as { code?: unknown; message?: unknown; answered?: unknown; needed?: unknown };
       const details =
-        typeof error?.answered === 'number' && typeof error.needed === 'number'
+        typeof error.answered === 'number' && typeof error.needed === 'number'
           ? { answered: error.answered, needed: error.needed }
           : undefined;
-      pending.onError(DkvError.fromWire(Number(error?.code), String(error?.message), details));
-    } else if (opcode === pending.opcode) {
-      pending.onReply(bytes, start, end);
+      pending.reject(DkvError.fromWire(Number(error.code), String(error.message), details));
+    } else if (opcode !== pending.opcode) {
+      pending.reject(new DkvError('PROTOCOL_VIOLATION', `reply opcode ${opcode} answers ${pending.opcode}`));
     } else {
-      pending.onError(new DkvError('PROTOCOL_VIOLATION', `reply opcode ${opcode} answers ${pending.opcode}`));
+      pending.resolve(body);
     }
   }
 
@@ -352,7 +301,7 @@ export class DkvClient implements FrameSink {
     for (const [requestId, pending] of this.pending) {
       if (pending.deadlineMs <= now) {
         this.pending.delete(requestId);
-        pending.onError(new DkvError('TIMEOUT', `no reply from ${this.host}:${this.port} within the timeout`));
+        pending.reject(new DkvError('TIMEOUT', `no reply from ${this.host}:${this.port} within the timeout`));
       }
     }
     if (this.pending.size === 0 && this.sweepTimer !== null) {
@@ -427,7 +376,7 @@ export class DkvClient implements FrameSink {
   private failAll(error: DkvError): void {
     const pending = [...this.pending.values()];
     this.pending.clear();
-    for (const p of pending) p.onError(error);
+    for (const p of pending) p.reject(error);
   }
 }
 

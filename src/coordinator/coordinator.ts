@@ -33,7 +33,6 @@ import type { ClusterView } from './cluster-view.js';
 import type { HintedHandoff } from './hinted-handoff.js';
 import type { Peers } from './peer-pool.js';
 import { QuorumCount } from './quorum.js';
-import { QuorumRead, SpeculationQueue, type ReadContext } from './quorum-read.js';
 
 export interface CoordinatorConfig {
   readQuorum: number;
@@ -82,26 +81,11 @@ export class Coordinator {
     readonly config: CoordinatorConfig,
     private readonly log: Logger,
     private readonly timers: Timers = realTimers,
-  ) {
-    this.reads = {
-      selfId: view.selfId,
-      peers,
-      timers,
-      speculation: new SpeculationQueue(timers, config.speculativeReadMs),
-      speculativeReadMs: config.speculativeReadMs,
-      stats: this.stats,
-      localVersionsBody: (key) => this.localVersionsBody(key),
-      combine: (key, answers) => this.combine(key, answers),
-      countFailure: (error) => this.countFailure(error),
-    };
-  }
-
-  // What each GET's QuorumRead uses of this coordinator.
-  private readonly reads: ReadContext;
+  ) {}
 
   // The GET reply body for `key`: its versions merged from R replicas. `replicaBody`: the
   // REPLICA_GET body already encoded, if the caller has it.
-  get(key: Uint8Array, options: QuorumOptions, replicaBody?: Buffer): Promise<Buffer> {
+  async get(key: Uint8Array, options: QuorumOptions, replicaBody?: Buffer): Promise<Buffer> {
     this.stats.gets++;
     const self = this.view.selfId;
     const { replicas } = this.view.plan(key);
@@ -115,11 +99,71 @@ export class Coordinator {
     const quorum = new QuorumCount(r, candidates.length);
     if (quorum.state === 'failed') {
       this.stats.quorumFailures++;
-      return Promise.reject(quorum.error('GET', false, timeoutMs));
+      throw quorum.error('GET', false, timeoutMs);
     }
-    const read = new QuorumRead(this.reads, key, candidates, quorum, timeoutMs, replicaBody ?? { key });
-    read.start();
-    return read.promise;
+    const answers = await new Promise<Array<[string, Buffer]>>((resolve, reject) => {
+      const answered: Array<[string, Buffer]> = [];
+      let next = 0;
+      let inFlight = 0;
+      // Reads allowed in flight beyond those R needs: one after the speculative delay.
+      let extra = 0;
+      let done = false;
+      // One timer per GET: first the speculative delay (when it is the shorter), then the rest of
+      // the timeout.
+      const speculateAtMs = this.config.speculativeReadMs;
+      const onTimer = (): void => {
+        if (speculateAtMs < timeoutMs) {
+          extra = 1;
+          const before = next;
+          launch();
+          if (next > before) this.stats.speculativeReads++;
+          timer = this.timers.setTimeout(() => finish(quorum.error('GET', true, timeoutMs)), timeoutMs - speculateAtMs);
+          return;
+        }
+        finish(quorum.error('GET', true, timeoutMs));
+      };
+      let timer = this.timers.setTimeout(onTimer, Math.min(speculateAtMs, timeoutMs));
+      const finish = (error?: DkvError): void => {
+        if (done) return;
+        done = true;
+        this.timers.clearTimeout(timer);
+        if (error === undefined) {
+          resolve(answered);
+        } else {
+          this.countFailure(error);
+          reject(error);
+        }
+      };
+      const onAnswer = (id: string, body: Buffer): void => {
+        inFlight--;
+        if (done) return;
+        answered.push([id, body]);
+        if (quorum.succeed() === 'met') finish();
+      };
+      const onFailure = (): void => {
+        inFlight--;
+        if (done) return;
+        if (quorum.fail() === 'failed') finish(quorum.error('GET', false, timeoutMs));
+        else launch();
+      };
+      const launch = (): void => {
+        while (!done && quorum.answered + inFlight < r + extra && next < candidates.length) {
+          const id = candidates[next++]!;
+          inFlight++;
+          if (id === self) {
+            onAnswer(id, this.localVersionsBody(key));
+          } else {
+            this.stats.replicaReadsSent++;
+            this.peers.requestRaw(id, Opcode.REPLICA_GET, replicaBody ?? { key }, timeoutMs).then(
+              (body) => onAnswer(id, body),
+              () => onFailure(),
+            );
+          }
+        }
+      };
+      launch();
+    });
+    return this.combine(key, answers);
   }
 
   // PUT (value) or DELETE (value null).

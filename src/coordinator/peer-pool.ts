@@ -2,8 +2,8 @@
 // until the peer is dead, has left or moved to another address. Many requests share a connection
 // in flight; the client reconnects with backoff after a failure.
 
-import { DkvClient, type PendingReply } from '../client/client.js';
-import { DkvError, isDkvError } from '../lib/errors.js';
+import { DkvClient } from '../client/client.js';
+import { DkvError } from '../lib/errors.js';
 import type { ClusterView } from './cluster-view.js';
 
 const CONNECT_TIMEOUT_MS = 1000;
@@ -12,26 +12,25 @@ const CONNECT_TIMEOUT_MS = 1000;
 // simulator's in-memory network.
 export interface Peers {
   request(id: string, opcode: number, body: unknown, timeoutMs: number): Promise<unknown>;
-  // The hot path's form: the outcome goes to `reply` (client.ts, PendingReply), never from
-  // inside the call.
-  sendTo(id: string, opcode: number, body: unknown, timeoutMs: number, reply: PendingReply): void;
+  requestRaw(id: string, opcode: number, body: unknown, timeoutMs: number): Promise<Buffer>;
 }
 
 export class PeerPool implements Peers {
   // By member id: the address the client was opened to, and the client.
-  private readonly clients = new Map<string, { host: string; tcpPort: number; client: DkvClient }>();
+  private readonly clients = new Map<string, { address: string; client: DkvClient }>();
 
   constructor(private readonly view: ClusterView) {}
 
   private client(id: string): DkvClient {
     const address = this.view.addressOf(id);
     if (address === undefined) throw new DkvError('QUORUM_FAILED', `node ${id} is not a member`);
+    const name = `${address.host}:${address.tcpPort}`;
     const open = this.clients.get(id);
-    if (open !== undefined && open.host === address.host && open.tcpPort === address.tcpPort) return open.client;
+    if (open !== undefined && open.address === name) return open.client;
     // A member that restarted elsewhere: its old connection goes.
     if (open !== undefined) this.drop(id);
     const client = new DkvClient({ host: address.host, port: address.tcpPort, connectTimeoutMs: CONNECT_TIMEOUT_MS });
-    this.clients.set(id, { host: address.host, tcpPort: address.tcpPort, client });
+    this.clients.set(id, { address: name, client });
     return client;
   }
 
@@ -53,16 +52,8 @@ export class PeerPool implements Peers {
     return this.ready(id).request(opcode, body, timeoutMs);
   }
 
-  sendTo(id: string, opcode: number, body: unknown, timeoutMs: number, reply: PendingReply): void {
-    let client: DkvClient;
-    try {
-      client = this.ready(id);
-    } catch (error) {
-      const failure = isDkvError(error) ? error : new DkvError('INTERNAL', String(error));
-      queueMicrotask(() => reply.onError(failure));
-      return;
-    }
-    client.sendTo(opcode, body, timeoutMs, reply);
+  async requestRaw(id: string, opcode: number, body: unknown, timeoutMs: number): Promise<Buffer> {
+    return this.ready(id).requestRaw(opcode, body, timeoutMs);
   }
 
   // A peer that just refused a connection fails at once, so the coordinator moves on to a

@@ -172,7 +172,7 @@ export class SimDataCluster {
     const send = (to: string, opcode: number, body: unknown, timeoutMs: number, raw: boolean): Promise<unknown> =>
       new Promise((resolve, reject) => {
         this.requestsSent++;
-        const bytes = Buffer.isBuffer(body) ? body : Buffer.from(encodeBody(body));
+        const bytes = Buffer.from(encodeBody(body));
         const fault = this.faults.get(to) ?? 'none';
         const target = this.nodes.get(to);
         let settled = false;
@@ -207,12 +207,7 @@ export class SimDataCluster {
       });
     return {
       request: (to, opcode, body, timeoutMs) => send(to, opcode, body, timeoutMs, false),
-      sendTo: (to, opcode, body, timeoutMs, reply) => {
-        (send(to, opcode, body, timeoutMs, true) as Promise<Buffer>).then(
-          (bytes) => reply.onReply(bytes, 0, bytes.length),
-          (error: unknown) => reply.onError(error as DkvError),
-        );
-      },
+      requestRaw: (to, opcode, body, timeoutMs) => send(to, opcode, body, timeoutMs, true) as Promise<Buffer>,
     };
   }
 
