@@ -775,16 +775,23 @@ export class SwimCore {
     return index >= this.state.length || this.state[index] === UNKNOWN ? undefined : index;
   }
 
-  // Whether a SUSPECT (`asSuspicion`) or DEAD at `incarnation` about a known member can change
-  // anything: it is about this node (to refute), or about a member that is up, at or above the
-  // incarnation held; a suspicion of a suspect counts only while confirmations may still come.
+  // Whether the SUSPECT (`asSuspicion`) or DEAD the reader holds, at `incarnation` about a known
+  // member, can change anything: it is about this node (to refute), or about a member that is
+  // up, at or above the incarnation held; a suspicion of a suspect counts only while
+  // confirmations may still come, and only from an accuser not counted yet (compared as bytes:
+  // most such records repeat an accuser, and decode nothing).
   private accusationApplies(index: number, incarnation: number, asSuspicion: boolean): boolean {
     if (index === this.selfIndex) return true;
     const state = this.state[index];
     if ((state !== ALIVE && state !== SUSPECT) || incarnation < this.incarnations[index]!) return false;
     if (!asSuspicion || state !== SUSPECT || incarnation > this.incarnations[index]!) return true;
     const suspicion = this.suspicions.get(index);
-    return suspicion !== undefined && suspicion.confirmationCount < suspicion.confirmationsExpected;
+    const r = this.reader;
+    return (
+      suspicion !== undefined &&
+      suspicion.confirmationCount < suspicion.confirmationsExpected &&
+      !suspicion.hasConfirmer(r.bytes, r.fromStart, r.fromBytes)
+    );
   }
 
   private onAck(seq: number): void {
