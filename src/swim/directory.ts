@@ -16,9 +16,14 @@ export class MemberDirectory {
   readonly tcpPorts: number[] = [];
   private readonly byId = new Map<string, number>();
   // The same index by the id's UTF-8 bytes, so that a record read from a datagram finds its
-  // member without decoding a string: open addressing over FNV-1a hashes, slots hold index + 1.
-  private slots = new Int32Array(1024);
-  private readonly hashes: number[] = [];
+  // member without decoding a string: open addressing over FNV-1a hashes, each slot a pair
+  // (index + 1, hash). The bytes compared are the ids' copies back to back in one array, id i at
+  // [idEnds[i - 1], idEnds[i]): a lookup reads two flat arrays, where following each id's own
+  // Buffer (object, then storage) cost cache misses on every record once the simulator had ten
+  // thousand members.
+  private slots = new Int32Array(2 * 1024);
+  private idArena = new Uint8Array(16 * 1024);
+  private idEnds = new Int32Array(1024);
   // Each member's ALIVE record at the incarnation it was last encoded for: push-pull sends one
   // per member, and the simulator's nodes share them.
   private readonly aliveRecords: Array<Buffer | undefined> = [];
@@ -36,21 +41,31 @@ export class MemberDirectory {
   findBytes(bytes: Uint8Array, start: number, length: number): number {
     const hash = fnv1a(bytes, start, length);
     const slots = this.slots;
-    const mask = slots.length - 1;
+    const mask = (slots.length >> 1) - 1;
     for (let slot = hash & mask; ; slot = (slot + 1) & mask) {
-      const entry = slots[slot]!;
+      const entry = slots[2 * slot]!;
       if (entry === 0) return -1;
-      const index = entry - 1;
-      if (this.hashes[index] === hash && sameBytes(this.idBytes[index]!, bytes, start, length)) return index;
+      if (slots[2 * slot + 1] === hash && this.idAt(entry - 1, bytes, start, length)) return entry - 1;
     }
   }
 
-  private place(index: number): void {
+  // Whether id `index` is bytes[start, start + length).
+  private idAt(index: number, bytes: Uint8Array, start: number, length: number): boolean {
+    const end = this.idEnds[index]!;
+    const from = index === 0 ? 0 : this.idEnds[index - 1]!;
+    if (end - from !== length) return false;
+    const arena = this.idArena;
+    for (let i = 0; i < length; i++) if (arena[from + i] !== bytes[start + i]) return false;
+    return true;
+  }
+
+  private place(index: number, hash: number): void {
     const slots = this.slots;
-    const mask = slots.length - 1;
-    let slot = this.hashes[index]! & mask;
-    while (slots[slot] !== 0) slot = (slot + 1) & mask;
-    slots[slot] = index + 1;
+    const mask = (slots.length >> 1) - 1;
+    let slot = hash & mask;
+    while (slots[2 * slot] !== 0) slot = (slot + 1) & mask;
+    slots[2 * slot] = index + 1;
+    slots[2 * slot + 1] = hash;
   }
 
   // The index of id, added if new; -1 when the directory is full.
@@ -67,13 +82,17 @@ export class MemberDirectory {
     this.udpPorts.push(udpPort);
     this.tcpPorts.push(tcpPort);
     this.byId.set(id, index);
-    this.hashes.push(fnv1a(idBytes, 0, idBytes.length));
+    const from = index === 0 ? 0 : this.idEnds[index - 1]!;
+    if (index === this.idEnds.length) this.idEnds = grown(this.idEnds, 2 * index);
+    while (from + idBytes.length > this.idArena.length) this.idArena = grown(this.idArena, 2 * this.idArena.length);
+    this.idArena.set(idBytes, from);
+    this.idEnds[index] = from + idBytes.length;
     // At most half full: probes stay short.
-    if (2 * this.ids.length > this.slots.length) {
+    if (2 * this.ids.length > this.slots.length >> 1) {
       this.slots = new Int32Array(this.slots.length * 2);
-      for (let i = 0; i < this.ids.length; i++) this.place(i);
+      for (let i = 0; i < this.ids.length; i++) this.place(i, fnv1a(this.idBytes[i]!, 0, this.idBytes[i]!.length));
     } else {
-      this.place(index);
+      this.place(index, fnv1a(idBytes, 0, idBytes.length));
     }
     return index;
   }
@@ -96,14 +115,15 @@ export class MemberDirectory {
   }
 }
 
+// As an Int32Array holds it: the slots compare hashes without converting to an unsigned number.
 function fnv1a(bytes: Uint8Array, start: number, length: number): number {
   let hash = 0x811c9dc5;
   for (let i = start; i < start + length; i++) hash = Math.imul(hash ^ bytes[i]!, 0x01000193);
-  return hash >>> 0;
+  return hash | 0;
 }
 
-function sameBytes(a: Uint8Array, bytes: Uint8Array, start: number, length: number): boolean {
-  if (a.length !== length) return false;
-  for (let i = 0; i < length; i++) if (a[i] !== bytes[start + i]) return false;
-  return true;
+function grown<T extends Int32Array | Uint8Array>(array: T, length: number): T {
+  const bigger = new (array.constructor as new (length: number) => T)(length);
+  bigger.set(array);
+  return bigger;
 }

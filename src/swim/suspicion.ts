@@ -9,7 +9,10 @@
 import { assert } from '../lib/assert.js';
 
 export class Suspicion {
-  private readonly confirmers: Set<string>;
+  // The ids of the accusers counted, as UTF-8 bytes (at most confirmationsExpected + 1): a
+  // gossiped SUSPECT is checked against them in place, without decoding its accuser into a
+  // string. Ids are well-formed UTF-8, so equal bytes are equal ids.
+  private readonly confirmers: Uint8Array[];
   private confirmations = 0;
   deadlineMs: number;
   // Whether the holder has already asked the suspect itself, once its timer ran out unconfirmed.
@@ -24,7 +27,7 @@ export class Suspicion {
     readonly timeoutMaxMs: number,
   ) {
     assert(timeoutMinMs > 0 && timeoutMinMs <= timeoutMaxMs, 'suspicion timeouts are ordered');
-    this.confirmers = new Set([accuser]);
+    this.confirmers = [Buffer.from(accuser, 'utf8')];
     this.deadlineMs = startMs + (confirmationsExpected < 1 ? timeoutMinMs : timeoutMaxMs);
   }
 
@@ -32,11 +35,24 @@ export class Suspicion {
     return this.confirmations;
   }
 
+  // Whether the id whose UTF-8 bytes are bytes[start, start + length) has accused already.
+  hasConfirmer(bytes: Uint8Array, start: number, length: number): boolean {
+    for (const id of this.confirmers) {
+      if (id.length !== length) continue;
+      let i = 0;
+      while (i < length && id[i] === bytes[start + i]) i++;
+      if (i === length) return true;
+    }
+    return false;
+  }
+
   // A new accuser shortens the timer; a repeated one does not. Returns whether it counted, so the
   // caller re-gossips only news.
   confirm(from: string): boolean {
-    if (this.confirmations >= this.confirmationsExpected || this.confirmers.has(from)) return false;
-    this.confirmers.add(from);
+    if (this.confirmations >= this.confirmationsExpected) return false;
+    const fromBytes = Buffer.from(from, 'utf8');
+    if (this.hasConfirmer(fromBytes, 0, fromBytes.length)) return false;
+    this.confirmers.push(fromBytes);
     this.confirmations++;
     this.deadlineMs =
       this.startMs +

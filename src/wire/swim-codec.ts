@@ -26,7 +26,6 @@ const SHORT_COPY_BYTES_MAX = 64;
 // -1 if the payload is malformed (the caller drops the whole datagram).
 export class SwimReader {
   bytes: Uint8Array = new Uint8Array(0);
-  private view = new DataView(this.bytes.buffer);
   private offset = 0;
   private end = 0;
   type = 0;
@@ -48,9 +47,6 @@ export class SwimReader {
   reset(bytes: Uint8Array, start: number, end: number, checked = false): void {
     assert(start >= 0 && start <= end && end <= bytes.length, 'reader bounds inside the buffer');
     this.checked = checked;
-    if (bytes.buffer !== this.view.buffer || bytes.byteOffset !== this.view.byteOffset || bytes.byteLength !== this.view.byteLength) {
-      this.view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-    }
     this.bytes = bytes;
     this.offset = start;
     this.end = end;
@@ -65,14 +61,14 @@ export class SwimReader {
     if (this.offset === this.end) return 0;
     if (this.end - this.offset < SWIM_MESSAGE_HEADER_BYTES) return -1;
     const type = this.bytes[this.offset]!;
-    const bodyBytes = this.view.getUint16(this.offset + 1);
+    const bodyBytes = u16(this.bytes, this.offset + 1);
     const bodyStart = this.offset + SWIM_MESSAGE_HEADER_BYTES;
     const bodyEnd = bodyStart + bodyBytes;
     if (bodyEnd > this.end) return -1;
     this.type = type;
     let at = bodyStart;
     if (bodyEnd - at < 4) return -1;
-    this.number = this.view.getUint32(at);
+    this.number = u32(this.bytes, at);
     at += 4;
     switch (type) {
       case SwimMessageType.ACK:
@@ -92,8 +88,8 @@ export class SwimReader {
         at = this.readString(at, bodyEnd, 0);
         if (at >= 0) at = this.readString(at, bodyEnd, 1);
         if (at >= 0 && bodyEnd - at >= 4) {
-          this.udpPort = this.view.getUint16(at);
-          this.tcpPort = this.view.getUint16(at + 2);
+          this.udpPort = u16(this.bytes, at);
+          this.tcpPort = u16(this.bytes, at + 2);
           at += 4;
         } else {
           at = -1;
@@ -146,6 +142,16 @@ export class SwimReader {
     for (let i = 0; i < id.length; i++) if (bytes[start + i] !== id[i]) return false;
     return true;
   }
+}
+
+// Big-endian integers read byte by byte: a DataView would have to be made for every datagram
+// (each is its own slice of a pool), one allocation per packet received.
+function u16(bytes: Uint8Array, at: number): number {
+  return (bytes[at]! << 8) | bytes[at + 1]!;
+}
+
+function u32(bytes: Uint8Array, at: number): number {
+  return bytes[at]! * 0x1000000 + ((bytes[at + 1]! << 16) | (bytes[at + 2]! << 8) | bytes[at + 3]!);
 }
 
 // Whether the bytes are well-formed UTF-8 (RFC 3629: no overlong forms, no surrogates, nothing
