@@ -19,6 +19,7 @@
 // incarnation above both its own and the accusation's and gossips ALIVE.
 
 import { assert } from '../lib/assert.js';
+import { sameBytes } from '../lib/bytes.js';
 import { limits } from '../lib/limits.js';
 import type { Random } from '../lib/random.js';
 import { DATAGRAM_MAGIC, DATAGRAM_VERSION, MemberState, SwimMessageType } from '../wire/codes.js';
@@ -177,8 +178,9 @@ export class SwimCore {
   private graveyard: number[] = [];
   private graveyardTimes: number[] = [];
   private graveyardHead = 0;
-  // Members forgotten while dead, each with the time until which reconnects still try it.
-  private readonly reconnectUntilMs = new Map<number, number>();
+  // Members forgotten while dead: reconnects try them for reconnectRetentionMs after they were
+  // forgotten (changedMs).
+  private readonly forgottenDead = new Set<number>();
 
   private readonly gossip = new GossipQueue(limits.gossipQueueMessagesMax);
   private readonly reader = READER;
@@ -409,25 +411,30 @@ export class SwimCore {
     reader.reset(bytes, 0, bytes.length, true);
     let at = 0;
     while ((type = reader.next()) > 0) {
-      if (type === SwimMessageType.ALIVE && this.isForgotten(reader.idStart, reader.idBytes)) {
-        const { idStart, idBytes } = reader;
-        if (reader.next() === SwimMessageType.DEAD && sameBytes(bytes, idStart, idBytes, reader.idStart, reader.idBytes)) {
+      if (type !== SwimMessageType.ALIVE) {
+        this.apply(type, '', 0, nowMs, true);
+        at = reader.position;
+        continue;
+      }
+      const { idStart, idBytes } = reader;
+      const index = this.directory.findBytes(bytes, idStart, idBytes);
+      if (this.isForgotten(index)) {
+        if (reader.next() === SwimMessageType.DEAD && reader.idBytes === idBytes && sameBytes(bytes, idStart, bytes, reader.idStart, idBytes)) {
           at = reader.position;
           continue;
         }
         reader.reset(bytes, at, bytes.length, true);
         reader.next();
       }
-      this.apply(type, '', 0, nowMs, true);
+      this.applyAlive(index, nowMs);
       at = reader.position;
     }
     return true;
   }
 
-  // Whether the member with the id at reader bytes [start, start + length) was known here once
-  // and has been forgotten (as against never heard of).
-  private isForgotten(start: number, length: number): boolean {
-    const index = this.directory.findBytes(this.reader.bytes, start, length);
+  // Whether directory entry `index` (-1: none) was known here once and has been forgotten (as
+  // against never heard of).
+  private isForgotten(index: number): boolean {
     return index >= 0 && index < this.state.length && this.state[index] === UNKNOWN && this.changedMs[index]! > 0;
   }
 
@@ -672,9 +679,7 @@ export class SwimCore {
       const state = this.state[index];
       // A member that came back (or went down again later) is not this entry's to forget.
       if ((state === DEAD || state === LEFT) && this.changedMs[index] === at) {
-        if (state === DEAD && this.config.reconnectRetentionMs > 0) {
-          this.reconnectUntilMs.set(index, nowMs + this.config.reconnectRetentionMs);
-        }
+        if (state === DEAD && this.config.reconnectRetentionMs > 0) this.forgottenDead.add(index);
         this.state[index] = UNKNOWN;
         this.changedMs[index] = nowMs;
         this.emit(index, 'forgotten', nowMs);
@@ -764,13 +769,9 @@ export class SwimCore {
       // so a record's member is found by its id's bytes, and strings are decoded only for a
       // record that may change something: the checks before each call below are the callee's
       // own first checks.
-      case SwimMessageType.ALIVE: {
-        const index = this.directory.findBytes(r.bytes, r.idStart, r.idBytes);
-        const known = index < 0 ? undefined : this.ifKnown(index);
-        if (known !== undefined && known !== this.selfIndex && r.number <= this.incarnations[known]!) return;
-        this.onAlive(index, r.number, r.id(), r.host(), r.udpPort, r.tcpPort, nowMs);
+      case SwimMessageType.ALIVE:
+        this.applyAlive(this.directory.findBytes(r.bytes, r.idStart, r.idBytes), nowMs);
         return;
-      }
       case SwimMessageType.SUSPECT: {
         const index = this.knownAt(r.idStart, r.idBytes);
         if (index === undefined || !this.accusationApplies(index, r.number, true)) return;
@@ -792,6 +793,14 @@ export class SwimCore {
       default:
         assert(false, 'validated message types only');
     }
+  }
+
+  // The ALIVE the reader holds, about directory entry `index` (-1: none yet).
+  private applyAlive(index: number, nowMs: number): void {
+    const r = this.reader;
+    const known = index < 0 ? undefined : this.ifKnown(index);
+    if (known !== undefined && known !== this.selfIndex && r.number <= this.incarnations[known]!) return;
+    this.onAlive(index, r.number, r.id(), r.host(), r.udpPort, r.tcpPort, nowMs);
   }
 
   // The directory index of a member this node knows (in any state), or undefined. In the
@@ -984,8 +993,8 @@ export class SwimCore {
       const index = this.probeOrder[i]!;
       if (this.state[index] === DEAD && this.random.int(++seen) === 0) dead = index;
     }
-    for (const [index, untilMs] of this.reconnectUntilMs) {
-      if (this.state[index] !== UNKNOWN || untilMs <= nowMs) this.reconnectUntilMs.delete(index);
+    for (const index of this.forgottenDead) {
+      if (this.state[index] !== UNKNOWN || this.changedMs[index]! + this.config.reconnectRetentionMs <= nowMs) this.forgottenDead.delete(index);
       else if (this.random.int(++seen) === 0) dead = index;
     }
     if (dead >= 0) {
@@ -1069,9 +1078,3 @@ export class SwimCore {
 }
 
 const EMPTY = Buffer.alloc(0);
-
-function sameBytes(bytes: Uint8Array, a: number, aLength: number, b: number, bLength: number): boolean {
-  if (aLength !== bLength) return false;
-  for (let i = 0; i < aLength; i++) if (bytes[a + i] !== bytes[b + i]) return false;
-  return true;
-}

@@ -5,6 +5,7 @@
 // nodes keep their addresses for life, so sharing addresses changes nothing. Pure.
 
 import { assert } from '../lib/assert.js';
+import { sameBytes } from '../lib/bytes.js';
 import { limits } from '../lib/limits.js';
 import { encodeAlive } from '../wire/swim-codec.js';
 
@@ -51,12 +52,8 @@ export class MemberDirectory {
 
   // Whether id `index` is bytes[start, start + length).
   private idAt(index: number, bytes: Uint8Array, start: number, length: number): boolean {
-    const end = this.idEnds[index]!;
     const from = index === 0 ? 0 : this.idEnds[index - 1]!;
-    if (end - from !== length) return false;
-    const arena = this.idArena;
-    for (let i = 0; i < length; i++) if (arena[from + i] !== bytes[start + i]) return false;
-    return true;
+    return this.idEnds[index]! - from === length && sameBytes(this.idArena, from, bytes, start, length);
   }
 
   private place(index: number, hash: number): void {

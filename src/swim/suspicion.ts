@@ -7,6 +7,7 @@
 // counted from the moment the suspicion began (as in memberlist's suspicion.go).
 
 import { assert } from '../lib/assert.js';
+import { sameBytes } from '../lib/bytes.js';
 
 export class Suspicion {
   // The ids of the accusers counted, as UTF-8 bytes (at most confirmationsExpected + 1): a
@@ -37,12 +38,7 @@ export class Suspicion {
 
   // Whether the id whose UTF-8 bytes are bytes[start, start + length) has accused already.
   hasConfirmer(bytes: Uint8Array, start: number, length: number): boolean {
-    for (const id of this.confirmers) {
-      if (id.length !== length) continue;
-      let i = 0;
-      while (i < length && id[i] === bytes[start + i]) i++;
-      if (i === length) return true;
-    }
+    for (const id of this.confirmers) if (id.length === length && sameBytes(id, 0, bytes, start, length)) return true;
     return false;
   }
 
