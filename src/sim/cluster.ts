@@ -25,8 +25,6 @@ import { SeededRandom, type Random } from '../lib/random.js';
 import type { SwimConfig } from '../swim/config.js';
 import { SwimCore, SwimStats, type MembershipEvent, type SelfAddress } from '../swim/core.js';
 import { MemberDirectory } from '../swim/directory.js';
-import { SwimMessageType } from '../wire/codes.js';
-import { encodeDatagramHeader } from '../wire/datagram.js';
 import { EventHeap, SimClock, TimerHeap } from './sim-clock.js';
 import { SimNetwork, type NetworkOptions, type PacketSink } from './sim-network.js';
 
@@ -52,7 +50,6 @@ export const STEPS_AT_ONE_TIME_MAX = 10_000_000;
 
 const UDP_PORT = 7946;
 const TCP_PORT = 7947;
-const DATAGRAM_HEADER_BYTES = encodeDatagramHeader(null, false).length;
 
 export interface ClusterOptions {
   seed: number;
@@ -457,16 +454,17 @@ export class SimCluster {
     const nowMs = this.clock.nowMs;
     const network = this.network;
     const outbox = core.outbox;
+    // Directory indexes are node numbers here.
+    const probed = core.probeTargetIndex;
+    if (probeStarted && probed >= 0) {
+      this.probeTarget[node] = probed;
+      this.probeStartMs[node] = nowMs;
+      const observers = this.observers;
+      for (let k = 0; k < observers.length; k++) observers[k]!.probeStarted?.(node, probed, nowMs);
+    }
     for (let i = 0; i < core.outboxCount; i++) {
       const entry = outbox[i]!;
       const target = network.nodeAt(entry.host, entry.port);
-      if (probeStarted && entry.bytes[DATAGRAM_HEADER_BYTES] === SwimMessageType.PING) {
-        probeStarted = false;
-        this.probeTarget[node] = target;
-        this.probeStartMs[node] = nowMs;
-        const observers = this.observers;
-        for (let k = 0; k < observers.length; k++) observers[k]!.probeStarted?.(node, target, nowMs);
-      }
       if (target >= 0) network.send(node, target, entry.bytes, nowMs);
       else network.sendTo(node, entry.host, entry.port, entry.bytes, nowMs);
     }

@@ -71,7 +71,7 @@ export interface SimReport {
     raisedRate: number;
     formulaRate: number;
   };
-  suspicions: { raised: number; refuted: number; deathsDeclared: number; lateTicks: number };
+  suspicions: { raised: number; withdrawn: number; refuted: number; deathsDeclared: number; lateTicks: number };
   falseDeaths: { count: number; ofPausedNodes: number; ofEarlierLives: number; examples: string[] };
   crashes: {
     count: number;
@@ -126,7 +126,10 @@ export function formatReport(report: SimReport): string {
   );
   lines.push(`  suspicions raised against live targets: ${p.liveRaised} = ${p.raisedRate.toExponential(3)} per probe${ratio(p.raisedRate, p.formulaRate)}`);
   const s = r.suspicions;
-  lines.push(`suspicions raised ${thousands(s.raised)}, refuted ${thousands(s.refuted)}; deaths declared ${thousands(s.deathsDeclared)}; late ticks ${s.lateTicks}`);
+  lines.push(
+    `suspicions raised ${thousands(s.raised)} (withdrawn unannounced when the suspect answered the recheck ${thousands(s.withdrawn)}), ` +
+      `accusations refuted ${thousands(s.refuted)}; deaths declared ${thousands(s.deathsDeclared)}; late ticks ${s.lateTicks}`,
+  );
   const f = r.falseDeaths;
   lines.push(`false DEAD/LEFT (about a live node, the run and its convergence check): ${f.count}; about paused nodes ${f.ofPausedNodes}; about earlier lives of restarted nodes ${f.ofEarlierLives}`);
   for (const example of f.examples) lines.push(`  ${example}`);

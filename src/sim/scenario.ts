@@ -260,6 +260,7 @@ export function runScenario(
     suspicions: {
       raised: totals.suspicionsRaised,
       refuted: totals.suspicionsRefuted,
+      withdrawn: totals.suspicionsWithdrawn,
       deathsDeclared: totals.deathsDeclared,
       lateTicks: totals.lateTicks,
     },

@@ -103,6 +103,9 @@ export class SwimStats {
   // Suspicions this node raised after a failed probe, and accusations against it that it refuted.
   suspicionsRaised = 0;
   suspicionsRefuted = 0;
+  // Suspicions this node raised and withdrew before announcing them: the suspect answered the
+  // recheck.
+  suspicionsWithdrawn = 0;
   // Members this node declared dead when their suspicion timed out.
   deathsDeclared = 0;
   // Suspicions that ran out unconfirmed, after which the suspect was asked once more.
@@ -237,6 +240,12 @@ export class SwimCore {
     return this.leaving;
   }
 
+  // The directory index of the member the probe in flight is for, or -1. (The simulator measures
+  // probes by it.)
+  get probeTargetIndex(): number {
+    return this.probeTarget;
+  }
+
   // Whether news is still waiting to be gossiped (a leave waits for its LEFT to go out).
   get gossipPending(): number {
     return this.gossip.length;
@@ -272,7 +281,10 @@ export class SwimCore {
       const at = relay.nacked ? relay.expireAtMs : relay.nackAtMs;
       if (at < deadline) deadline = at;
     }
-    for (const suspicion of this.suspicions.values()) if (suspicion.deadlineMs < deadline) deadline = suspicion.deadlineMs;
+    for (const suspicion of this.suspicions.values()) {
+      if (suspicion.deadlineMs < deadline) deadline = suspicion.deadlineMs;
+      if (suspicion.recheckUntilMs < deadline) deadline = suspicion.recheckUntilMs;
+    }
     if (this.graveyardHead < this.graveyard.length) {
       const forgetAt = this.graveyardTimes[this.graveyardHead]! + this.config.deadRetentionMs;
       if (forgetAt < deadline) deadline = forgetAt;
@@ -384,7 +396,11 @@ export class SwimCore {
       // A suspicion goes out under its accuser's name: a push-pull is not a failed probe, and
       // counted as one it confirmed suspicions that nobody else shared (with push-pulls spread
       // over time, one fell inside most suspicions of a 1,000-node simulation).
-      if (state === SUSPECT) records.push(encodeSuspect(incarnation, id, this.suspicions.get(index)?.accuser ?? this.id));
+      // (One still being rechecked is this node's alone: the member goes out alive.)
+      if (state === SUSPECT) {
+        const suspicion = this.suspicions.get(index);
+        if (suspicion === undefined || !suspicion.isPrivate) records.push(encodeSuspect(incarnation, id, suspicion?.accuser ?? this.id));
+      }
       else if (state === DEAD) records.push(encodeDead(incarnation, id, this.id));
       else if (state === LEFT) records.push(encodeLeft(incarnation, id));
     }
@@ -507,6 +523,9 @@ export class SwimCore {
   // Puts this node's SUSPECT about `index` into the packet being written, if it fits; returns
   // whether it did.
   private appendAccusation(index: number): boolean {
+    // A suspicion still being rechecked is not an accusation yet: the suspect would refute it in
+    // public, news for every member, where answering the recheck keeps it between the two.
+    if (this.suspicions.get(index)?.isPrivate === true) return false;
     const accusation = encodeSuspect(this.incarnations[index]!, this.directory.ids[index]!, this.id);
     if (accusation.length > this.writer.remaining) return false;
     this.writer.append(accusation);
@@ -543,9 +562,52 @@ export class SwimCore {
       this.awareness.apply(1);
     }
     const state = this.state[target]!;
-    if (state !== ALIVE && state !== SUSPECT) return;
-    if (state === ALIVE) this.stats.suspicionsRaised++;
-    this.applySuspect(target, this.incarnations[target]!, this.id, nowMs);
+    // A failed probe of a suspect is one more accuser, news for the others as any confirmation.
+    if (state === SUSPECT) this.applySuspect(target, this.incarnations[target]!, this.id, nowMs);
+    if (state !== ALIVE) return;
+    this.stats.suspicionsRaised++;
+    this.recheck(target, this.beginSuspicion(target, this.incarnations[target]!, this.id, nowMs), nowMs);
+  }
+
+  // A suspicion this node raises begins as its own: the suspect is probed once more, directly and
+  // through indirectChecks others at once, under one sequence number. An answer within the probe
+  // timeout withdraws the suspicion (onRecheckAck) before anyone else hears of it; silence
+  // announces it (expireSuspicions). The timer runs from the failed probe all the same, so a
+  // crashed member is declared dead no later for it. Without the recheck, each false suspicion
+  // (a probe of a live member fails with SWIM's probability (1−Δ²)(1−Δ⁴)^K) and its refutation
+  // were news for all n members, so a cluster's gossip per member grew with n; a live member
+  // fails the recheck too only with about that probability again.
+  private recheck(index: number, suspicion: Suspicion, nowMs: number): void {
+    const seq = this.nextSeq();
+    suspicion.recheckSeq = seq;
+    suspicion.recheckUntilMs = nowMs + this.awareness.scaleMs(this.config.probeTimeoutMs);
+    const d = this.directory;
+    this.writer.begin(this.header);
+    this.writer.ping(seq, d.idBytes[index]!);
+    this.send(d.hosts[index]!, d.udpPorts[index]!);
+    const count = this.pickMembers(this.config.indirectChecks, index, true);
+    for (let i = 0; i < count; i++) {
+      const via = this.picks[i]!;
+      this.writer.begin(this.header);
+      this.writer.pingReq(seq, d.idBytes[index]!);
+      this.send(d.hosts[via]!, d.udpPorts[via]!);
+    }
+  }
+
+  // An ACK under a recheck's sequence number: the suspect is up. The suspicion is withdrawn unless
+  // others have accused the suspect too (theirs are public, and the suspect will refute them).
+  private onRecheckAck(seq: number, nowMs: number): void {
+    for (const [index, suspicion] of this.suspicions) {
+      if (!suspicion.isPrivate || suspicion.recheckSeq !== seq) continue;
+      suspicion.recheckUntilMs = Infinity;
+      if (suspicion.confirmationCount > 0) return;
+      this.suspicions.delete(index);
+      this.state[index] = ALIVE;
+      this.changedMs[index] = nowMs;
+      this.stats.suspicionsWithdrawn++;
+      this.emit(index, 'alive', nowMs);
+      return;
+    }
   }
 
   private nextProbeTarget(): number {
@@ -646,6 +708,10 @@ export class SwimCore {
 
   private expireSuspicions(nowMs: number): void {
     for (const [index, suspicion] of this.suspicions) {
+      if (suspicion.recheckUntilMs <= nowMs) {
+        suspicion.recheckUntilMs = Infinity;
+        this.gossip.enqueue(index, encodeSuspect(this.incarnations[index]!, this.directory.ids[index]!, this.id));
+      }
       if (suspicion.deadlineMs > nowMs) continue;
       // A suspicion nobody confirmed, in a cluster where confirmations were expected, rests on
       // one accuser: before declaring a death on it, this node asks the suspect itself once,
@@ -754,7 +820,7 @@ export class SwimCore {
         this.relayPing(this.knownAt(r.idStart, r.idBytes), r.number, host, port, nowMs);
         return;
       case SwimMessageType.ACK:
-        this.onAck(r.number);
+        this.onAck(r.number, nowMs);
         return;
       case SwimMessageType.NACK:
         if (this.probeTarget >= 0 && r.number === this.probeSeq && !this.probeAcked) {
@@ -839,7 +905,7 @@ export class SwimCore {
     );
   }
 
-  private onAck(seq: number): void {
+  private onAck(seq: number, nowMs: number): void {
     if (this.probeTarget >= 0 && seq === this.probeSeq) {
       if (!this.probeAcked) {
         this.probeAcked = true;
@@ -848,7 +914,10 @@ export class SwimCore {
       return;
     }
     const relay = this.relays.get(seq);
-    if (relay === undefined) return;
+    if (relay === undefined) {
+      if (this.suspicions.size > 0) this.onRecheckAck(seq, nowMs);
+      return;
+    }
     this.relays.delete(seq);
     this.writer.begin(this.header);
     this.writer.ack(relay.seq);
@@ -925,15 +994,22 @@ export class SwimCore {
       if (suspicion !== undefined && suspicion.confirm(from)) this.gossip.enqueue(index, encodeSuspect(incarnation, id, from));
       return;
     }
+    this.beginSuspicion(index, incarnation, from, nowMs);
+    this.gossip.enqueue(index, encodeSuspect(incarnation, id, from));
+  }
+
+  // Starts suspecting member `index`, which is alive or suspect at a lower incarnation.
+  private beginSuspicion(index: number, incarnation: number, from: string, nowMs: number): Suspicion {
     const n = this.liveCount;
     const expected = n - 2 < this.config.suspicionMult - 2 ? 0 : this.config.suspicionMult - 2;
     const minMs = suspicionTimeoutMinMs(this.config.suspicionMult, n, this.config.probeIntervalMs);
-    this.suspicions.set(index, new Suspicion(from, nowMs, expected, minMs, minMs * this.config.suspicionMaxTimeoutMult));
+    const suspicion = new Suspicion(from, nowMs, expected, minMs, minMs * this.config.suspicionMaxTimeoutMult);
+    this.suspicions.set(index, suspicion);
     this.state[index] = SUSPECT;
     this.incarnations[index] = incarnation;
     this.changedMs[index] = nowMs;
     this.emit(index, 'suspect', nowMs);
-    this.gossip.enqueue(index, encodeSuspect(incarnation, id, from));
+    return suspicion;
   }
 
   private applyDead(index: number, incarnation: number, from: string, nowMs: number): void {

@@ -18,6 +18,11 @@ export class Suspicion {
   deadlineMs: number;
   // Whether the holder has already asked the suspect itself, once its timer ran out unconfirmed.
   lastChanceSent = false;
+  // A suspicion this node raised itself stays its own until recheckUntilMs: the suspect is probed
+  // once more (directly and through others, under recheckSeq) and, if it answers, the suspicion
+  // is withdrawn without anyone else hearing of it. Infinity: announced (or heard from others).
+  recheckSeq = 0;
+  recheckUntilMs = Infinity;
 
   constructor(
     // Who raised the suspicion this node heard first.
@@ -30,6 +35,10 @@ export class Suspicion {
     assert(timeoutMinMs > 0 && timeoutMinMs <= timeoutMaxMs, 'suspicion timeouts are ordered');
     this.confirmers = [Buffer.from(accuser, 'utf8')];
     this.deadlineMs = startMs + (confirmationsExpected < 1 ? timeoutMinMs : timeoutMaxMs);
+  }
+
+  get isPrivate(): boolean {
+    return this.recheckUntilMs !== Infinity;
   }
 
   get confirmationCount(): number {

@@ -8,6 +8,7 @@ import { encodeAlive, encodeSuspect } from '../../src/wire/swim-codec.js';
 import {
   ack,
   Harness,
+  HEADER,
   hostOf,
   idOf,
   messagesOf,
@@ -42,10 +43,15 @@ function firstPing(sent: Sent[]): [Sent, { number: number; id?: string }] | unde
   return undefined;
 }
 
-// Runs the core to its next probe; returns the PING's packet and message.
+// Runs the core to its next probe; returns the PING's packet and message. (A failed probe's
+// recheck sends a PING in the same tick, before the next probe's.)
 function nextProbe(solo: Solo): [Sent, { number: number; id?: string }] {
   for (let i = 0; i < 100; i++) {
-    const found = firstPing(solo.runTo(solo.core.nextDeadlineMs()));
+    const probes = solo.core.stats.probes;
+    const sent = solo.runTo(solo.core.nextDeadlineMs());
+    if (solo.core.stats.probes === probes) continue;
+    const host = solo.core.directory.hosts[solo.core.probeTargetIndex]!;
+    const found = firstPing(sent.filter((p) => p.host === host).reverse());
     if (found !== undefined) return found;
   }
   throw new Error('no probe');
@@ -99,6 +105,80 @@ t.test('a silent target: PING_REQ to indirectChecks other alive members, then su
   t.ok(solo.core.stats.suspicionsRaised >= 1);
   const status = solo.core.members().find((m) => m.host === target)!.status;
   t.ok(status === 'suspect' || status === 'dead', `the silent target is ${status}`);
+  t.end();
+});
+
+// Lets n0's next probe go unanswered until its recheck is sent (when the next probe starts);
+// returns the failed target and the recheck's packets.
+function failProbe(solo: Solo): { target: number; recheck: Sent[] } {
+  const [packet] = nextProbe(solo);
+  const target = solo.indexOfHost(packet.host);
+  const sent = solo.runTo(packet.atMs + 100);
+  const ping = sent.find((p) => p.host === packet.host && p.messages[0]!.type === PING)!;
+  const seq = ping.messages[0]!.number;
+  return { target, recheck: sent.filter((p) => p.atMs === ping.atMs && p.messages[0]!.number === seq) };
+}
+
+const suspectsIn = (messages: Array<{ type: number; id?: string }>, i: number): boolean => messages.some((m) => m.type === SUSPECT && m.id === idOf(i));
+const pushPullState = (solo: Solo) => messagesOf(Buffer.concat([HEADER, solo.core.localState()]))!;
+
+t.test('a failed probe is rechecked before anyone hears of the suspicion; an answer withdraws it', async (t) => {
+  const solo = soloKnowing(5);
+  const { target, recheck } = failProbe(solo);
+  t.equal(solo.statusOf(target), 'suspect', 'suspected here at once');
+  t.equal(solo.core.stats.suspicionsRaised, 1);
+  t.same(
+    recheck.map((p) => [p.messages[0]!.type, p.messages[0]!.id, p.host === hostOf(target)]),
+    [[PING, idOf(target), true], ...Array.from({ length: 3 }, () => [PING_REQ, idOf(target), false])],
+    'a PING to the suspect and PING_REQs through three others, under one seq',
+  );
+  t.notOk(recheck.some((p) => suspectsIn(p.messages, target)), 'the recheck accuses nobody');
+  t.notOk(suspectsIn(pushPullState(solo), target), 'nor does the push-pull state');
+  solo.feed(target, ping(5, idOf(0)));
+  t.notOk(suspectsIn(solo.drain().out[0]!.messages, target), 'nor the ACK to the suspect');
+  // The suspect answers through a relay, in time.
+  solo.nowMs += 30;
+  solo.feed(solo.indexOfHost(recheck[1]!.host), ack(recheck[0]!.messages[0]!.number));
+  t.equal(solo.statusOf(target), 'alive', 'withdrawn');
+  t.equal(solo.incarnationOf(target), 0);
+  t.equal(solo.core.stats.suspicionsWithdrawn, 1);
+  solo.drain();
+  t.same(
+    solo.events.filter((e) => e.id === idOf(target)).map((e) => e.status),
+    ['suspect', 'alive'],
+  );
+  solo.runTo(solo.nowMs + 1000, true);
+  t.notOk(solo.sent.some((p) => suspectsIn(p.messages, target)), 'no SUSPECT ever sent');
+  t.end();
+});
+
+t.test('a recheck unanswered within the probe timeout announces the suspicion', async (t) => {
+  const solo = soloKnowing(5);
+  const { target, recheck } = failProbe(solo);
+  const startMs = recheck[0]!.atMs;
+  // The failed probe raised this node's health score (no NACKs came), which stretches the timeout.
+  const timeoutMs = 40 * (solo.core.awareness.score + 1);
+  const sent = solo.runTo(startMs + 2 * timeoutMs);
+  const first = sent.find((p) => suspectsIn(p.messages, target));
+  t.ok(first !== undefined, 'the SUSPECT went out');
+  t.equal(first!.atMs, startMs + timeoutMs, 'when the recheck timed out');
+  t.same(first!.messages.find((m) => m.type === SUSPECT), { type: SUSPECT, number: 0, id: idOf(target), from: idOf(0) });
+  t.ok(suspectsIn(pushPullState(solo), target), 'and is in the push-pull state');
+  // A late answer to the recheck changes nothing now: the suspect must refute in public.
+  solo.feed(target, ack(recheck[0]!.messages[0]!.number));
+  t.equal(solo.statusOf(target), 'suspect');
+  t.equal(solo.core.stats.suspicionsWithdrawn, 0);
+  t.end();
+});
+
+t.test('a suspicion others confirmed while it was rechecked is not withdrawn by an answer', async (t) => {
+  const solo = soloKnowing(5);
+  const { target, recheck } = failProbe(solo);
+  const other = [1, 2, 3, 4, 5].find((i) => i !== target)!;
+  solo.feed(other, encodeSuspect(0, idOf(target), idOf(other)));
+  solo.feed(target, ack(recheck[0]!.messages[0]!.number));
+  t.equal(solo.statusOf(target), 'suspect', 'another member accuses it in public: the suspect must refute that');
+  t.equal(solo.core.stats.suspicionsWithdrawn, 0);
   t.end();
 });
 
@@ -229,13 +309,45 @@ t.test('a PING that carries a SUSPECT of its target is ACKed and the suspicion r
   t.end();
 });
 
-t.test('cluster: a suspect hears the SUSPECT, refutes it and is alive again everywhere', async (t) => {
+// Whether any packet so far carried a SUSPECT about member `i`.
+const announced = (h: Harness, i: number): boolean =>
+  h.packets.some((p) => messagesOf(p.bytes)!.some((m) => m.type === SUSPECT && m.id === idOf(i)));
+
+t.test('cluster: a suspect that answers the recheck is cleared without a word to anyone else', async (t) => {
   const h = new Harness({ count: 4, formed: true, seed: 3 });
   const suspected = (): boolean => h.eventsAbout(1, 'suspect').length > 0;
   // n1's ACKs are lost until someone suspects it.
   h.drops.push((p) => p.from === 1 && !suspected() && messagesOf(p.bytes)!.some((m) => m.type === ACK));
   h.run(2000);
-  t.ok(suspected(), 'n1 suspected');
+  const accuser = h.eventsAbout(1, 'suspect')[0]?.by;
+  t.ok(accuser !== undefined, 'n1 suspected');
+  const core = h.nodes.find((n) => n.id === accuser)!;
+  t.equal(core.stats.suspicionsRaised, 1);
+  t.equal(core.stats.suspicionsWithdrawn, 1, 'withdrawn when n1 answered the recheck');
+  t.notOk(announced(h, 1), 'no SUSPECT about n1 was ever sent');
+  t.same(
+    h.observed.filter((o) => o.event.id === idOf(1)).map((o) => [o.by, o.event.status, o.event.incarnation]),
+    [
+      [accuser, 'suspect', 0],
+      [accuser, 'alive', 0],
+    ],
+    'only the accuser ever saw a change, and n1 kept its incarnation',
+  );
+  t.equal(h.node(1).stats.suspicionsRefuted, 0);
+  t.ok(h.agree({ 0: 'alive', 1: 'alive', 2: 'alive', 3: 'alive' }), 'alive everywhere');
+  t.end();
+});
+
+t.test('cluster: a suspect silent to the recheck is announced; it hears the SUSPECT, refutes it and is alive again everywhere', async (t) => {
+  const h = new Harness({ count: 4, formed: true, seed: 3 });
+  // n1's ACKs are lost until someone announces a suspicion of it.
+  h.drops.push((p) => p.from === 1 && !announced(h, 1) && messagesOf(p.bytes)!.some((m) => m.type === ACK));
+  h.run(2000);
+  const first = h.eventsAbout(1, 'suspect')[0]!;
+  const accuser = h.nodes.find((n) => n.id === first.by)!;
+  const announcement = h.packets.find((p) => messagesOf(p.bytes)!.some((m) => m.type === SUSPECT && m.id === idOf(1)))!;
+  t.equal(announcement.atMs - first.atMs, h.config.probeTimeoutMs, 'announced when the recheck timed out');
+  t.equal(accuser.stats.suspicionsWithdrawn, 0);
   const heard = h.packets.filter((p) => p.to === 1 && messagesOf(p.bytes)!.some((m) => m.type === SUSPECT && m.id === idOf(1)));
   t.ok(heard.length >= 1, 'the SUSPECT reached n1 (piggybacked on a PING or gossiped)');
   t.ok(h.node(1).stats.suspicionsRefuted >= 1, 'n1 refuted');
