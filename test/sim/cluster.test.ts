@@ -66,6 +66,30 @@ t.test('nodes joining one by one through push-pull converge', async (t) => {
   t.ok(joinMeter.records.every((r) => r.allMs >= 0), 'every join reached everyone');
 });
 
+// At 5% loss a probe of a live member fails now and then (SWIM's (1−Δ²)(1−Δ⁴)^K, 6.2e-4 per
+// probe); the recheck should clear nearly every such suspicion before anyone else hears of it,
+// so that false suspicions stop being news for the whole cluster as it grows.
+t.test('at 5% loss, false suspicions are withdrawn unannounced: no SUSPECT spreads, nobody refutes', async (t) => {
+  const { cluster, falseDeaths, seen } = simulate(107, { lossRate: 0.05 });
+  cluster.form(200);
+  cluster.runFor(150_000);
+  let raised = 0;
+  let withdrawn = 0;
+  let refuted = 0;
+  for (const core of cluster.cores) {
+    raised += core!.stats.suspicionsRaised;
+    withdrawn += core!.stats.suspicionsWithdrawn;
+    refuted += core!.stats.suspicionsRefuted;
+  }
+  t.ok(raised >= 5, `${raised} suspicions raised`);
+  t.ok(withdrawn >= raised - 1, `${withdrawn} of them withdrawn`);
+  t.ok(refuted <= 1, `${refuted} refuted`);
+  // Each withdrawn suspicion is seen by its accuser alone.
+  const suspects = seen.filter((s) => s.status === 'suspect');
+  t.ok(suspects.length <= raised + 200, `${suspects.length} suspect events for ${raised} suspicions`);
+  t.equal(falseDeaths.falseDeaths, 0);
+});
+
 t.test('a crash is found dead by every live node', async (t) => {
   const { cluster, falseDeaths, observersOf, about } = simulate(102, { lossRate: 0.02 });
   cluster.form(16);
