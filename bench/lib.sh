@@ -27,3 +27,11 @@ trap 'exit 130' INT TERM
 need() {
   command -v "$1" >/dev/null 2>&1
 }
+
+# NODE_OPTIONS for each of $1 dkvd processes that share this machine: a V8 helper-thread pool of
+# their share of the cores, as `dkv-cli cluster` gives its nodes (src/cli/cluster.ts says why).
+node_share_options() {
+  local share=$(($(nproc) / $1))
+  [ "$share" -ge 1 ] || share=1
+  echo "--v8-pool-size=$share"
+}

@@ -153,9 +153,6 @@ measure_etcd() { # clients run
 # ---- dkv ----------------------------------------------------------------------------------
 
 DKV_PORT=""
-DKV_PID=""
-
-DKV_PORT=""
 DKV_PORTS=()
 
 # Three dkvd nodes: d1 first, then d2 and d3 joining it; waits until d1's ring has all three alive.
@@ -164,8 +161,8 @@ start_dkv() {
   for i in 1 2 3; do
     local cmd=("$ROOT/bin/dkvd" --tcp 0 --udp 0 --data "$WORK/dkv$i" --node-id "d$i")
     [ "$i" -gt 1 ] && cmd+=(--join "127.0.0.1:$DKV_PORT")
-    echo "+ $(printf '%q ' "${cmd[@]}")"
-    "${cmd[@]}" >"$WORK/dkv$i.out" 2>"$WORK/dkv$i.log" &
+    echo "+ NODE_OPTIONS=$(node_share_options 3) $(printf '%q ' "${cmd[@]}")"
+    NODE_OPTIONS="$(node_share_options 3)" "${cmd[@]}" >"$WORK/dkv$i.out" 2>"$WORK/dkv$i.log" &
     local pid=$!
     PIDS+=("$pid")
     local deadline=$((SECONDS + START_TIMEOUT_S))

@@ -31,7 +31,7 @@ PORT=""
 for i in 1 2 3; do
   cmd=(./bin/dkvd --tcp 0 --udp 0 --data "$WORK/n$i" --node-id "n$i")
   [ "$i" -gt 1 ] && cmd+=(--join "127.0.0.1:$PORT")
-  "${cmd[@]}" 2>"$WORK/n$i.log" &
+  NODE_OPTIONS="$(node_share_options 3)" "${cmd[@]}" 2>"$WORK/n$i.log" &
   PIDS+=($!)
   deadline=$((SECONDS + START_TIMEOUT_S))
   port=""
@@ -50,7 +50,7 @@ until ./bin/dkv-cli --server "127.0.0.1:$PORT" ring --json 2>/dev/null |
   [ $SECONDS -lt $deadline ] || { echo "the cluster did not form" >&2; exit 1; }
   sleep 0.2
 done
-echo "3-node cluster on 127.0.0.1 (first node tcp $PORT); N=3 R=2 W=2"
+echo "3-node cluster on 127.0.0.1 (first node tcp $PORT); N=3 R=2 W=2; nodes run with NODE_OPTIONS=$(node_share_options 3)"
 
 bench() { # name read-ratio connections pipeline preload(yes|no) -> json file
   local out="$WORK/$1.json"

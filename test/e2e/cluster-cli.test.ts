@@ -2,9 +2,11 @@
 // `dkv-cli where` describe it; a write through one node reads back through another; SIGINT
 // stops every node and the command exits 0. Every wait is bounded; teardown kills by PID.
 import { spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
+import { availableParallelism } from 'node:os';
 import t from 'tap';
-import { clusterPorts, portInUse } from '../../src/cli/cluster.js';
+import { clusterPorts, portInUse, v8PoolSize } from '../../src/cli/cluster.js';
 import { childEnv, DKV_CLI } from '../helpers/dkvd.js';
 import { run } from '../helpers/run.js';
 
@@ -87,6 +89,13 @@ function exitOf(child: ChildProcess, timeoutMs: number): Promise<{ code: number 
   });
 }
 
+t.test('v8PoolSize: each node of a local cluster gets its share of the cores, at least one', async (t) => {
+  t.equal(v8PoolSize(2, 3), 1);
+  t.equal(v8PoolSize(8, 3), 2);
+  t.equal(v8PoolSize(16, 4), 4);
+  t.equal(v8PoolSize(1, 1), 1);
+});
+
 t.test('dkv-cli cluster: three nodes up, ring, where, a write read elsewhere, SIGINT stops all', async (t) => {
   const base = await freeBase(NODES);
   const cluster = spawn(
@@ -106,6 +115,10 @@ t.test('dkv-cli cluster: three nodes up, ring, where, a write read elsewhere, SI
 
   await waitForText(cluster, () => stdout, 'cluster up:', UP_TIMEOUT_MS);
   t.equal(pids().length, NODES, `the command printed ${NODES} node pids`);
+  const pool = `--v8-pool-size=${v8PoolSize(availableParallelism(), NODES)}`;
+  for (const pid of pids()) {
+    t.ok(readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').includes(pool), `node ${pid} runs with ${pool}: its share of the cores`);
+  }
   t.match(stdout, /n1 +INFO +dkvd .* listening on tcp/, "node logs are printed, labelled, from dkvd's JSON lines");
   t.notMatch(stdout, /"level":/, 'no raw JSON log lines');
 
