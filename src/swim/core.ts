@@ -580,7 +580,10 @@ export class SwimCore {
   private recheck(index: number, suspicion: Suspicion, nowMs: number): void {
     const seq = this.nextSeq();
     suspicion.recheckSeq = seq;
-    suspicion.recheckUntilMs = nowMs + this.awareness.scaleMs(this.config.probeTimeoutMs);
+    // At most half of the suspicion's time, however unhealthy this node (its health stretches the
+    // probe timeout up to awarenessMax times): an announced suspect must have time to refute.
+    const timeoutMs = this.awareness.scaleMs(this.config.probeTimeoutMs);
+    suspicion.recheckUntilMs = nowMs + Math.min(timeoutMs, Math.floor((suspicion.deadlineMs - nowMs) / 2));
     const d = this.directory;
     this.writer.begin(this.header);
     this.writer.ping(seq, d.idBytes[index]!);

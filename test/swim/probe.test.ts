@@ -113,7 +113,8 @@ t.test('a silent target: PING_REQ to indirectChecks other alive members, then su
 function failProbe(solo: Solo): { target: number; recheck: Sent[] } {
   const [packet] = nextProbe(solo);
   const target = solo.indexOfHost(packet.host);
-  const sent = solo.runTo(packet.atMs + 100);
+  // The interval, stretched by the health score at the probe's start.
+  const sent = solo.runTo(packet.atMs + 100 * (solo.core.awareness.score + 1));
   const ping = sent.find((p) => p.host === packet.host && p.messages[0]!.type === PING)!;
   const seq = ping.messages[0]!.number;
   return { target, recheck: sent.filter((p) => p.atMs === ping.atMs && p.messages[0]!.number === seq) };
@@ -168,6 +169,18 @@ t.test('a recheck unanswered within the probe timeout announces the suspicion', 
   solo.feed(target, ack(recheck[0]!.messages[0]!.number));
   t.equal(solo.statusOf(target), 'suspect');
   t.equal(solo.core.stats.suspicionsWithdrawn, 0);
+  t.end();
+});
+
+t.test('however unhealthy the node, the recheck takes at most half of the suspicion timeout', async (t) => {
+  // Three members: no confirmations expected, so the timer is its minimum, 4 · 1 · 100 = 400 ms.
+  const solo = soloKnowing(2);
+  for (let i = 0; i < 20; i++) solo.core.noteLateTick(1000);
+  t.equal(solo.core.awareness.score, 7, 'the probe timeout is stretched 8 times: 320 ms');
+  const { target, recheck } = failProbe(solo);
+  const startMs = recheck[0]!.atMs;
+  const first = solo.runTo(startMs + 400).find((p) => suspectsIn(p.messages, target));
+  t.equal(first?.atMs, startMs + 200, 'announced at half of the 400 ms, not at 320 ms');
   t.end();
 });
 
