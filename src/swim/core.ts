@@ -533,19 +533,24 @@ export class SwimCore {
   }
 
   private probeIndirectly(): void {
-    const target = this.probeTarget;
-    const count = this.pickMembers(this.config.indirectChecks, target, true);
-    this.nacksExpected = count;
+    const count = this.askIndirectly(this.probeTarget, this.probeSeq);
+    this.stats.indirectProbes += count;
     // With nobody to ask, mark the indirect stage done so the tick does not retry it.
-    if (count === 0) this.nacksExpected = -1;
+    this.nacksExpected = count === 0 ? -1 : count;
+  }
+
+  // Sends PING_REQ(seq, target) to up to indirectChecks random alive members other than the
+  // target; returns how many.
+  private askIndirectly(target: number, seq: number): number {
+    const count = this.pickMembers(this.config.indirectChecks, target, true);
     const d = this.directory;
     for (let i = 0; i < count; i++) {
       const via = this.picks[i]!;
       this.writer.begin(this.header);
-      this.writer.pingReq(this.probeSeq, d.idBytes[target]!);
+      this.writer.pingReq(seq, d.idBytes[target]!);
       this.send(d.hosts[via]!, d.udpPorts[via]!);
-      this.stats.indirectProbes++;
     }
+    return count;
   }
 
   private finishProbe(nowMs: number): void {
@@ -588,13 +593,7 @@ export class SwimCore {
     this.writer.begin(this.header);
     this.writer.ping(seq, d.idBytes[index]!);
     this.send(d.hosts[index]!, d.udpPorts[index]!);
-    const count = this.pickMembers(this.config.indirectChecks, index, true);
-    for (let i = 0; i < count; i++) {
-      const via = this.picks[i]!;
-      this.writer.begin(this.header);
-      this.writer.pingReq(seq, d.idBytes[index]!);
-      this.send(d.hosts[via]!, d.udpPorts[via]!);
-    }
+    this.askIndirectly(index, seq);
   }
 
   // An ACK under a recheck's sequence number: the suspect is up. The suspicion is withdrawn unless
