@@ -13,6 +13,7 @@ import { dirname, isAbsolute, join, relative, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { ClusterClient, type KeyPlacement, type Routing } from '../client/cluster-client.js';
+import { DKVD_NODE_FLAGS } from './node-flags.js';
 
 export type { ClusterClient };
 
@@ -413,6 +414,7 @@ export async function runCluster(options: ClusterOptions): Promise<number> {
     // cluster; the rest of the list lets a node join through any member.
     const joinArgs = i === 0 ? [] : ['--join', addresses.join(',')];
     const args = [
+      ...DKVD_NODE_FLAGS,
       `--v8-pool-size=${v8PoolSize(availableParallelism(), options.nodes)}`,
       dkvd,
       '--host', options.host,

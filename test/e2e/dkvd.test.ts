@@ -1,12 +1,25 @@
 // dkvd's command line: flags, start line, errors, signals, identity.
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { createSocket } from 'node:dgram';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import t from 'tap';
 import { DkvClient } from '../../src/client/client.js';
+import { DKVD_NODE_FLAGS } from '../../src/cli/node-flags.js';
 import { DKVD, removeDir, startDkvd, tempDir } from '../helpers/dkvd.js';
 import { run } from '../helpers/run.js';
+
+t.test("dkvd's Node flags: bin/dkvd's first line carries them, and a started dkvd runs with them", async (t) => {
+  const [shebang] = readFileSync(DKVD, 'utf8').split('\n');
+  t.equal(shebang, `#!/usr/bin/env -S node ${DKVD_NODE_FLAGS.join(' ')}`);
+  // Run as a program, through that line.
+  const help = await run(DKVD, ['--help']);
+  t.equal(help.code, 0, help.stderr);
+  const node = await startDkvd({ storage: 'memory' });
+  t.teardown(() => node.kill());
+  const argv = readFileSync(`/proc/${node.pid}/cmdline`, 'utf8').split('\0');
+  for (const flag of DKVD_NODE_FLAGS) t.ok(argv.includes(flag), `runs with ${flag}`);
+});
 
 t.test('--help lists every flag', async (t) => {
   const result = await run(process.execPath, [DKVD, '--help']);

@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
+import { DKVD_NODE_FLAGS } from '../../src/cli/node-flags.js';
 
 // The repository: the nearest directory above this file with bin/dkvd (this file also runs
 // compiled, from dist/test/helpers).
@@ -63,6 +64,7 @@ export function removeDir(path: string): void {
 export async function startDkvd(options: DkvdOptions = {}): Promise<Dkvd> {
   const dataDir = options.dataDir ?? tempDir();
   const args = [
+    ...DKVD_NODE_FLAGS,
     DKVD,
     '--tcp',
     String(options.tcpPort ?? 0),
