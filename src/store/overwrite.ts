@@ -8,6 +8,8 @@
 // Record (see versioned-store.ts): u8 format ‖ u8 flags ‖
 //   {values: [v], context: bin(clock), versions: [[node, counter, tsMs]]}
 
+import { u16be, u32be } from '../lib/bytes.js';
+
 const RECORD_FORMAT = 1;
 const TOMBSTONE = 0x01;
 // msgpack: fixmap(3), fixstr "values"
@@ -41,8 +43,8 @@ function ownCounter(record: Uint8Array | undefined, node: Uint8Array): number {
     const tag = record[i++];
     if (tag === 0xc0) continue;
     if (tag === 0xc4) i += 1 + record[i]!;
-    else if (tag === 0xc5) i += 2 + ((record[i]! << 8) | record[i + 1]!);
-    else if (tag === 0xc6) i += 4 + (record[i]! * 0x1000000 + ((record[i + 1]! << 16) | (record[i + 2]! << 8) | record[i + 3]!));
+    else if (tag === 0xc5) i += 2 + u16be(record, i);
+    else if (tag === 0xc6) i += 4 + u32be(record, i);
     else return -1;
     if (i > end) return -1;
   }
@@ -70,8 +72,8 @@ function readUint(bytes: Uint8Array, i: number): number {
   const tag = bytes[i]!;
   if (tag < 0x80) return tag;
   if (tag === 0xcc) return bytes[i + 1]!;
-  if (tag === 0xcd) return (bytes[i + 1]! << 8) | bytes[i + 2]!;
-  if (tag === 0xce) return bytes[i + 1]! * 0x1000000 + ((bytes[i + 2]! << 16) | (bytes[i + 3]! << 8) | bytes[i + 4]!);
+  if (tag === 0xcd) return u16be(bytes, i + 1);
+  if (tag === 0xce) return u32be(bytes, i + 1);
   return -1;
 }
 

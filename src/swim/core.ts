@@ -400,8 +400,7 @@ export class SwimCore {
       if (state === SUSPECT) {
         const suspicion = this.suspicions.get(index);
         if (suspicion === undefined || !suspicion.isPrivate) records.push(encodeSuspect(incarnation, id, suspicion?.accuser ?? this.id));
-      }
-      else if (state === DEAD) records.push(encodeDead(incarnation, id, this.id));
+      } else if (state === DEAD) records.push(encodeDead(incarnation, id, this.id));
       else if (state === LEFT) records.push(encodeLeft(incarnation, id));
     }
     return Buffer.concat(records);
@@ -526,10 +525,15 @@ export class SwimCore {
     // A suspicion still being rechecked is not an accusation yet: the suspect would refute it in
     // public, news for every member, where answering the recheck keeps it between the two.
     if (this.suspicions.get(index)?.isPrivate === true) return false;
-    const accusation = encodeSuspect(this.incarnations[index]!, this.directory.ids[index]!, this.id);
+    const accusation = this.ownSuspect(index);
     if (accusation.length > this.writer.remaining) return false;
     this.writer.append(accusation);
     return true;
+  }
+
+  // This node's SUSPECT of member `index` at the incarnation held for it.
+  private ownSuspect(index: number): Buffer {
+    return encodeSuspect(this.incarnations[index]!, this.directory.ids[index]!, this.id);
   }
 
   private probeIndirectly(): void {
@@ -712,7 +716,7 @@ export class SwimCore {
     for (const [index, suspicion] of this.suspicions) {
       if (suspicion.recheckUntilMs <= nowMs) {
         suspicion.recheckUntilMs = Infinity;
-        this.gossip.enqueue(index, encodeSuspect(this.incarnations[index]!, this.directory.ids[index]!, this.id));
+        this.gossip.enqueue(index, this.ownSuspect(index));
       }
       if (suspicion.deadlineMs > nowMs) continue;
       // A suspicion nobody confirmed, in a cluster where confirmations were expected, rests on

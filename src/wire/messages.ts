@@ -3,6 +3,7 @@
 // BAD_REQUEST, KEY_TOO_LARGE, VALUE_TOO_LARGE or TOO_MANY_KEYS. Pure.
 
 import { Decoder, Encoder } from '@msgpack/msgpack';
+import { u16be } from '../lib/bytes.js';
 import { DkvError } from '../lib/errors.js';
 import { limits } from '../lib/limits.js';
 import type { Clock, Sibling, Versioned } from '../version/dvv.js';
@@ -430,7 +431,7 @@ export function readGetKeyInPlace(bytes: Uint8Array, start: number, end: number,
   } else if (tag === 0xc5 || tag === 0xda) {
     // bin 16, str 16
     if (end - start < 8) return false;
-    keyBytes = (bytes[start + 6]! << 8) | bytes[start + 7]!;
+    keyBytes = u16be(bytes, start + 6);
     keyStart = start + 8;
   } else if (tag >= 0xa0 && tag <= 0xbf) {
     // fixstr

@@ -15,6 +15,7 @@
 // a caller asks for a string), so answering a PING allocates only the reply datagram.
 
 import { assert } from '../lib/assert.js';
+import { u16be as u16, u32be as u32 } from '../lib/bytes.js';
 import { SwimMessageType } from './codes.js';
 
 export const SWIM_MESSAGE_HEADER_BYTES = 3;
@@ -142,16 +143,6 @@ export class SwimReader {
     for (let i = 0; i < id.length; i++) if (bytes[start + i] !== id[i]) return false;
     return true;
   }
-}
-
-// Big-endian integers read byte by byte: a DataView would have to be made for every datagram
-// (each is its own slice of a pool), one allocation per packet received.
-function u16(bytes: Uint8Array, at: number): number {
-  return (bytes[at]! << 8) | bytes[at + 1]!;
-}
-
-function u32(bytes: Uint8Array, at: number): number {
-  return bytes[at]! * 0x1000000 + ((bytes[at + 1]! << 16) | (bytes[at + 2]! << 8) | bytes[at + 3]!);
 }
 
 // Whether the bytes are well-formed UTF-8 (RFC 3629: no overlong forms, no surrogates, nothing
