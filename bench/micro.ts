@@ -1,6 +1,6 @@
 // Micro-benchmarks of the single-node hot paths: codecs, the token hash, RESP parsing, storage,
-// the whole server GET path without sockets, a hot-read cache against lmdb's mmap reads, and the
-// SWIM datagram codec and core's PING → ACK path.
+// the whole server GET path without sockets, read caches (dkvd's and two LRUs) against lmdb's
+// mmap reads, and the SWIM datagram codec and core's PING → ACK path.
 //
 // For every case it prints ops/s, ns/op and the bytes allocated per operation. Allocation is
 // measured by running N operations between a forced GC and a heap read, with a semi-space big
@@ -36,6 +36,7 @@ import { swimConfig } from '../src/swim/config.js';
 import { SwimCore } from '../src/swim/core.js';
 import { MemberDirectory } from '../src/swim/directory.js';
 import { LmdbEngine } from '../src/store/lmdb-engine.js';
+import { RecordCache } from '../src/store/record-cache.js';
 import { MemoryEngine } from '../src/store/memory-engine.js';
 import { encodeRecord, RECORD_HEADER_BYTES, VersionedStore } from '../src/store/versioned-store.js';
 import { WriteAheadLog } from '../src/store/wal.js';
@@ -639,13 +640,15 @@ function respSuite(): Promise<Row[]> {
   });
 }
 
-// A VersionedStore as dkvd builds it: lmdb, with writes made durable by the write-ahead log.
+// A VersionedStore as dkvd builds it: lmdb behind the read cache, with writes made durable by
+// the write-ahead log.
 const logs = new Map<VersionedStore, WriteAheadLog>();
 
 async function durableStore(dir: string): Promise<VersionedStore> {
   const engine = LmdbEngine.open(dir);
   const wal = await WriteAheadLog.open(join(dir, 'wal'), engine, createRootLogger('silent'));
-  const store = new VersionedStore(engine, NODE_ID, Date.now, wal);
+  const cache = new RecordCache(limits.cacheBytesDefault, limits.cacheRecordBytesMax);
+  const store = new VersionedStore(engine, NODE_ID, Date.now, wal, cache);
   logs.set(store, wal);
   return store;
 }
@@ -927,6 +930,9 @@ async function cacheSuite(): Promise<Row[]> {
     const engine = LmdbEngine.open(dir);
     // Built before loading so that its start-up scan is empty; only readRecord is used here.
     const store = new VersionedStore(engine, NODE_ID, Date.now, null);
+    // The same engine behind dkvd's read cache, with room for every key.
+    const cache = new RecordCache(count * 256, limits.cacheRecordBytesMax);
+    const cached = new VersionedStore(engine, NODE_ID, Date.now, null, cache);
     try {
       const started = Date.now();
       const records = await loadThroughEngine(engine, count);
@@ -952,6 +958,7 @@ async function cacheSuite(): Promise<Row[]> {
         `  (${label}: with both caches the heap is ${heapMiB.toFixed(0)} MiB plus ${buffersMiB.toFixed(0)} MiB of buffers; ` +
           `a full GC takes ${fullGcMs.toFixed(0)} ms)`,
       );
+      for (let i = 0; i < count; i++) cached.readRecord(keys, i * KEY_BYTES, (i + 1) * KEY_BYTES);
       const sequence = accessSequence(count, 1 << 20, 7);
       const mask = sequence.length - 1;
       const note = `${label} keys, all hits, random order`;
@@ -969,6 +976,19 @@ async function cacheSuite(): Promise<Row[]> {
               sink += acc;
             },
             note: () => note,
+          },
+          {
+            name: `${label}: read cache, VersionedStore.readRecord`,
+            batch: 1000,
+            run(n) {
+              let acc = 0;
+              for (let i = 0; i < n; i++) {
+                const at = sequence[i & mask]! * KEY_BYTES;
+                acc += cached.readRecord(keys, at, at + KEY_BYTES)!.length;
+              }
+              sink += acc;
+            },
+            note: () => `dkvd's (record-cache.ts): ${cache.stats.misses} misses`,
           },
           {
             name: `${label}: linked LRU get, key string given`,
@@ -1010,11 +1030,13 @@ async function cacheSuite(): Promise<Row[]> {
       );
       const nsOf = (name: string): number | undefined => rows.find((r) => r.name === `${label}: ${name}`)?.nsPerOp;
       const lmdbNs = nsOf('lmdb VersionedStore.readRecord');
+      const cacheNs = nsOf('read cache, VersionedStore.readRecord');
       const lruNs = nsOf('linked LRU get, key from bytes');
       const mapNs = nsOf('Map delete+set LRU get, key from bytes');
-      if (lmdbNs !== undefined && lruNs !== undefined && mapNs !== undefined) {
+      if (lmdbNs !== undefined && cacheNs !== undefined && lruNs !== undefined && mapNs !== undefined) {
         console.log(
-          `  => ${label}: per hit in a warm loop, lmdb readRecord ${lmdbNs.toFixed(0)} ns; a linked LRU ${lruNs.toFixed(0)} ns ` +
+          `  => ${label}: per hit in a warm loop, lmdb readRecord ${lmdbNs.toFixed(0)} ns; through dkvd's read cache ` +
+            `${cacheNs.toFixed(0)} ns (${(lmdbNs / cacheNs).toFixed(1)}x faster); a linked LRU ${lruNs.toFixed(0)} ns ` +
             `(${(lmdbNs / lruNs).toFixed(1)}x faster, 32 B of key string per get); a Map delete+set LRU ${mapNs.toFixed(0)} ns ` +
             `(${(lmdbNs / mapNs).toFixed(1)}x). Not counted: keeping the cache coherent with writes, and the GC cost of ` +
             `its entries (above).`,

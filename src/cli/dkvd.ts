@@ -14,6 +14,7 @@ interface Flags {
   data: string;
   'node-id'?: string;
   storage: string;
+  'cache-mb': number;
   'log-level': string;
   join?: string;
   advertise?: string;
@@ -45,6 +46,9 @@ function port(value: unknown, flag: string): number {
   return n;
 }
 
+// One arena Buffer holds the cache; Node's largest is 4 GiB.
+const CACHE_MIB_MAX = 2048;
+
 function integer(value: unknown, flag: string, min: number): number {
   const n = Number(value);
   if (!Number.isInteger(n) || n < min) fail(`--${flag} must be an integer of at least ${min}, not "${value}"`);
@@ -60,6 +64,7 @@ sade('dkvd', true)
   .option('--data', 'Data directory (lmdb storage)', './dkv-data')
   .option('--node-id', 'Node id; kept in the data directory on first start (default: random)')
   .option('--storage', 'Storage engine: lmdb or memory', 'lmdb')
+  .option('--cache-mb', 'MiB of read cache in front of lmdb, for records read often (0: none)', limits.cacheBytesDefault / 2 ** 20)
   .option('--log-level', `Log level: ${LOG_LEVELS.join(', ')}`, 'info')
   .option('--join', 'Peers to join through, host:port of their TCP ports, comma-separated (retried until one answers)')
   .option('--advertise', 'Address peers reach this node at (default: --host)')
@@ -106,6 +111,8 @@ sade('dkvd', true)
     const readQuorum = integer(flags['read-quorum'], 'read-quorum', 1);
     const writeQuorum = integer(flags['write-quorum'], 'write-quorum', 1);
     if (readQuorum > replicas || writeQuorum > replicas) fail('--read-quorum and --write-quorum must not exceed --replicas');
+    const cacheMiB = integer(flags['cache-mb'], 'cache-mb', 0);
+    if (cacheMiB > CACHE_MIB_MAX) fail(`--cache-mb must be at most ${CACHE_MIB_MAX}`);
     const writeWaitMs = integer(flags['write-wait'], 'write-wait', 0);
     const requestTimeoutMs = integer(flags['request-timeout'], 'request-timeout', 1);
     if (requestTimeoutMs > limits.requestTimeoutMsMax) fail(`--request-timeout must be at most ${limits.requestTimeoutMsMax}`);
@@ -127,6 +134,7 @@ sade('dkvd', true)
           udpPort: port(flags.udp, 'udp'),
           dataDir: String(flags.data),
           storage: flags.storage,
+          cacheBytes: cacheMiB * 2 ** 20,
           nodeId: flags['node-id'] === undefined ? undefined : String(flags['node-id']),
           advertiseHost: flags.advertise === undefined ? undefined : String(flags.advertise),
           join,

@@ -59,6 +59,12 @@ export const limits = {
   // batches of up to 50,000 gave p99 106 ms at pipeline 16; 5,000 gave 95-102k/s, p99 18-25 ms
   // (pipeline 1: 37k/s); 20,000 gave 138-147k/s, p99 20-25 ms (pipeline 1: 42-43k/s).
   storeCommitBatchMax: 20000,
+  // The read cache's size unless dkvd's --cache-mb says (record-cache.ts): 100k keys of 100-byte
+  // values take about 17 MiB of it.
+  cacheBytesDefault: 64 * MiB,
+  // The read cache (record-cache.ts) keeps records up to this size: hot keys with small values
+  // are what it is for, and a hit copies the record once more.
+  cacheRecordBytesMax: 16 * KiB,
   // Puts handed to lmdb per event-loop turn while committing a batch (versioned-store.ts).
   storeCommitSlice: 256,
   // A GET short of R answers this long after it began asks one more replica (coordinator.ts).

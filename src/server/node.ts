@@ -14,6 +14,7 @@ import { VersionedStore, type WriteResult } from '../store/versioned-store.js';
 import type { Clock } from '../version/dvv.js';
 import type { QuorumOptions } from '../wire/messages.js';
 import { WriteAheadLog } from '../store/wal.js';
+import { RecordCache } from '../store/record-cache.js';
 import type { SwimConfig } from '../swim/config.js';
 import { Membership } from '../swim/membership.js';
 import type { MembershipEvent } from '../swim/core.js';
@@ -35,6 +36,8 @@ export interface NodeOptions {
   udpPort: number;
   dataDir: string;
   storage: 'lmdb' | 'memory';
+  // Bytes of read cache in front of lmdb (0: none).
+  cacheBytes: number;
   nodeId?: string | undefined;
   // The address peers reach this node at (default: host).
   advertiseHost?: string | undefined;
@@ -103,7 +106,8 @@ export class DkvNode implements Service {
       if (options.storage === 'lmdb') {
         wal = await WriteAheadLog.open(join(options.dataDir, 'wal'), engine, log.child({ component: 'wal' }));
       }
-      const store = new VersionedStore(engine, nodeId, Date.now, wal);
+      const cache = options.storage === 'lmdb' && options.cacheBytes > 0 ? new RecordCache(options.cacheBytes, limits.cacheRecordBytesMax) : null;
+      const store = new VersionedStore(engine, nodeId, Date.now, wal, cache);
       node = new DkvNode(options, nodeId, store, wal, log);
       await node.listenTcp();
       node.startCluster();
@@ -278,6 +282,9 @@ export class DkvNode implements Service {
       walRecords: this.store.walStats?.records ?? 0,
       walBytes: this.store.walStats?.bytes ?? 0,
       walSyncMicros: this.store.walStats?.syncMicros ?? 0,
+      cacheHits: this.store.cacheStats?.hits ?? 0,
+      cacheMisses: this.store.cacheStats?.misses ?? 0,
+      cacheFills: this.store.cacheStats?.fills ?? 0,
       connectionsCurrent: s.connectionsCurrent,
       connectionsTotal: s.connectionsTotal,
       connectionsRejected: s.connectionsRejected,

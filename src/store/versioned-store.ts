@@ -23,6 +23,7 @@ import {
 import type { StorageEngine } from './engine.js';
 import { overwrite } from './overwrite.js';
 import { PendingWrites, type PendingWrite } from './pending-writes.js';
+import type { RecordCache, RecordCacheStats } from './record-cache.js';
 import type { WalStats, WriteAheadLog } from './wal.js';
 
 export const RECORD_FORMAT = 1;
@@ -68,6 +69,8 @@ export class VersionedStore {
     private readonly wallClockMs: () => number,
     // Where writes become durable; null for an engine that keeps nothing (memory).
     private readonly wal: WriteAheadLog | null,
+    // Records read often, in front of the engine; null for none.
+    private readonly cache: RecordCache | null = null,
   ) {
     this.nodeIdBytes = Buffer.from(nodeId);
     for (const [, record] of engine.records()) {
@@ -93,6 +96,11 @@ export class VersionedStore {
   commits = 0;
   committedWrites = 0;
 
+  // The read cache's counters, when there is a cache.
+  get cacheStats(): RecordCacheStats | null {
+    return this.cache?.stats ?? null;
+  }
+
   // The log's counters, when there is a log.
   get walStats(): WalStats | null {
     return this.wal?.stats ?? null;
@@ -112,17 +120,24 @@ export class VersionedStore {
     return key;
   }
 
-  // The newest record of `bytes[start, end)`, or undefined: a pending write's, else the
-  // engine's in a buffer it shares (valid until the next store call). This is the GET hot path:
-  // with no write in flight it allocates nothing. A read may see a write that is still in
-  // flight; it always sees every acknowledged one.
+  // The newest record of `bytes[start, end)`, or undefined: a pending write's, else the cache's,
+  // else the engine's (which the cache then keeps); in a buffer the cache or engine shares (valid
+  // until the next store call) when it is not a pending write's. This is the GET hot path: with
+  // no write in flight it allocates nothing. A read may see a write that is still in flight; it
+  // always sees every acknowledged one.
   readRecord(bytes: Uint8Array, start: number, end: number): Buffer | undefined {
     const key = this.storeKey(bytes, start, end);
     if (this.pending.size > 0) {
       const pending = this.pending.get(key);
       if (pending !== undefined) return pending.record;
     }
-    return this.engine.getRecord(key);
+    const cache = this.cache;
+    if (cache === null) return this.engine.getRecord(key);
+    const cached = cache.get(key);
+    if (cached !== undefined) return cached;
+    const record = this.engine.getRecord(key);
+    if (record !== undefined) cache.put(key, record);
+    return record;
   }
 
   read(key: Uint8Array): Versioned | undefined {
@@ -147,6 +162,8 @@ export class VersionedStore {
   writeLocal(key: Uint8Array, value: Uint8Array | null, context: Clock | undefined): LocalWrite {
     this.checkHealthy();
     const storeKey = Buffer.from(this.storeKey(key, 0, key.length));
+    // Not through the cache: the write drops the key's entry at once, so filling it here was
+    // wasted work (3 nodes, writes only: 10% fewer puts/s when writes went through it).
     const currentRecord = this.pending.get(storeKey)?.record ?? this.engine.getRecord(storeKey);
     const tsMs = this.wallClockMs();
     let record: Buffer;
@@ -190,6 +207,7 @@ export class VersionedStore {
   async merge(key: Uint8Array, incoming: Versioned, incomingBody?: Uint8Array): Promise<void> {
     this.checkHealthy();
     const storeKey = Buffer.from(this.storeKey(key, 0, key.length));
+    // Not through the cache, as in writeLocal.
     const currentRecord = this.pending.get(storeKey)?.record ?? this.engine.getRecord(storeKey);
     const current = currentRecord === undefined ? undefined : decodeRecord(copyRecord(currentRecord));
     const existed = current !== undefined && !isTombstone(current);
@@ -221,6 +239,9 @@ export class VersionedStore {
   private async persist(storeKey: Buffer, record: Buffer, liveDelta: number): Promise<void> {
     assert(record[0] === RECORD_FORMAT, 'a record starts with its format');
     const entry: PendingWrite = { storeKey, record };
+    // Reads find the write among the pending ones until the engine has it, and then read it
+    // from the engine into the cache.
+    this.cache?.delete(storeKey);
     this.pending.set(entry);
     if (this.wal === null) {
       await this.commit([entry]);

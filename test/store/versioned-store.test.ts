@@ -5,6 +5,7 @@ import { createRootLogger } from '../../src/lib/log.js';
 import type { StorageEngine } from '../../src/store/engine.js';
 import { LmdbEngine } from '../../src/store/lmdb-engine.js';
 import { MemoryEngine } from '../../src/store/memory-engine.js';
+import { RecordCache } from '../../src/store/record-cache.js';
 import { recordIsTombstone, VersionedStore } from '../../src/store/versioned-store.js';
 import { WriteAheadLog } from '../../src/store/wal.js';
 import { readContext } from '../../src/wire/messages.js';
@@ -13,7 +14,14 @@ import { removeDir, tempDir } from '../helpers/dkvd.js';
 const b = (s: string): Buffer => Buffer.from(s);
 const text = (x: Uint8Array | null | undefined): string | null => (x == null ? null : Buffer.from(x).toString());
 
-const engines: Array<[string, () => { engine: StorageEngine; cleanup: () => void; reopen?: () => StorageEngine }]> = [
+interface Setup {
+  engine: StorageEngine;
+  cleanup: () => void;
+  reopen?: () => StorageEngine;
+  cache?: RecordCache;
+}
+
+const engines: Array<[string, () => Setup]> = [
   ['memory', () => ({ engine: new MemoryEngine(), cleanup: () => {} })],
   [
     'lmdb',
@@ -22,13 +30,20 @@ const engines: Array<[string, () => { engine: StorageEngine; cleanup: () => void
       return { engine: LmdbEngine.open(dir), cleanup: () => removeDir(dir), reopen: () => LmdbEngine.open(dir) };
     },
   ],
+  [
+    'lmdb with a read cache',
+    () => {
+      const dir = tempDir();
+      return { engine: LmdbEngine.open(dir), cleanup: () => removeDir(dir), cache: new RecordCache(1 << 20, limits.cacheRecordBytesMax) };
+    },
+  ],
 ];
 
 for (const [name, make] of engines) {
   t.test(`${name}: write, read, overwrite, delete`, async (t) => {
-    const { engine, cleanup } = make();
+    const { engine, cleanup, cache } = make();
     t.teardown(cleanup);
-    const store = new VersionedStore(engine, 'n1', () => 1000, null);
+    const store = new VersionedStore(engine, 'n1', () => 1000, null, cache);
     t.equal(store.read(b('k')), undefined);
     const first = await store.write(b('k'), b('v1'), undefined);
     t.equal(first.existed, false);
@@ -50,9 +65,9 @@ for (const [name, make] of engines) {
   });
 
   t.test(`${name}: concurrent writes to one key build on each other`, async (t) => {
-    const { engine, cleanup } = make();
+    const { engine, cleanup, cache } = make();
     t.teardown(cleanup);
-    const store = new VersionedStore(engine, 'n1', () => 1000, null);
+    const store = new VersionedStore(engine, 'n1', () => 1000, null, cache);
     // Issued in one turn: each must see the one before it though none is durable yet.
     const results = await Promise.all([1, 2, 3, 4, 5].map((i) => store.write(b('k'), b(`v${i}`), undefined)));
     t.same(
@@ -65,9 +80,9 @@ for (const [name, make] of engines) {
   });
 
   t.test(`${name}: a stale context keeps siblings`, async (t) => {
-    const { engine, cleanup } = make();
+    const { engine, cleanup, cache } = make();
     t.teardown(cleanup);
-    const store = new VersionedStore(engine, 'n1', () => 1000, null);
+    const store = new VersionedStore(engine, 'n1', () => 1000, null, cache);
     const base = await store.write(b('k'), b('base'), undefined);
     const ctx = readContext(base.context);
     await store.write(b('k'), b('x'), ctx);
@@ -77,9 +92,9 @@ for (const [name, make] of engines) {
   });
 
   t.test(`${name}: the written value is copied`, async (t) => {
-    const { engine, cleanup } = make();
+    const { engine, cleanup, cache } = make();
     t.teardown(cleanup);
-    const store = new VersionedStore(engine, 'n1', () => 1000, null);
+    const store = new VersionedStore(engine, 'n1', () => 1000, null, cache);
     const value = b('abc');
     const pending = store.write(b('k'), value, undefined);
     value.fill(0x7a);
@@ -135,4 +150,55 @@ t.test('with a log: a large batch goes to the engine a slice per event-loop turn
   t.equal(text(fromEngine.read(b(`key${writes - 1}`))!.siblings[0]!.value), `v${writes - 1}`);
   t.equal(store.liveKeys, writes);
   await wal.close();
+});
+
+t.test('with a log and a small read cache: every read sees the newest acknowledged write', async (t) => {
+  const dir = tempDir();
+  t.teardown(() => removeDir(dir));
+  const engine = LmdbEngine.open(join(dir, 'lmdb'));
+  const wal = await WriteAheadLog.open(join(dir, 'wal'), engine, createRootLogger('silent'));
+  // Small enough that entries are overwritten and keys share index slots.
+  const cache = new RecordCache(16 << 10, limits.cacheRecordBytesMax, 512);
+  const store = new VersionedStore(engine, 'n1', () => 1000, wal, cache);
+  const keys = 300;
+  const newest = new Map<number, string>();
+  let seed = 7;
+  const next = (n: number): number => {
+    seed = (seed * 1103515245 + 12345) & 0x7fffffff;
+    return seed % n;
+  };
+  let checked = 0;
+  for (let round = 0; round < 40; round++) {
+    const writes: Array<Promise<unknown>> = [];
+    for (let i = 0; i < 25; i++) {
+      const k = next(keys);
+      if (next(10) === 0) {
+        newest.delete(k);
+        writes.push(store.write(b(`key${k}`), null, undefined));
+      } else {
+        const value = `v${round}.${i}.${'x'.repeat(next(200))}`;
+        newest.set(k, value);
+        writes.push(store.write(b(`key${k}`), b(value), undefined));
+      }
+    }
+    await Promise.all(writes);
+    // Some rounds hand the batch to lmdb, so that reads go from pending writes to lmdb and back.
+    if (round % 3 === 0) await store.flush();
+    for (let i = 0; i < 200; i++) {
+      const k = next(keys);
+      const read = store.read(b(`key${k}`));
+      const live = read !== undefined && read.siblings.some((s) => s.value !== null);
+      const expected = newest.get(k);
+      if (expected === undefined) {
+        if (live) t.fail(`key${k} should not be live`);
+      } else if (!live || text(read!.siblings.find((s) => s.value !== null)!.value) !== expected) {
+        t.fail(`key${k}: expected ${expected.slice(0, 12)}`);
+      }
+      checked++;
+    }
+  }
+  t.equal(checked, 8000);
+  t.ok(cache.stats.hits > 0 && cache.stats.fills > cache.stats.hits / 100, `the cache served reads (${JSON.stringify(cache.stats)})`);
+  await wal.close();
+  await engine.close();
 });

@@ -1,0 +1,61 @@
+// dkvd's read cache, end to end: reads are answered from it once lmdb has a key, and a write is
+// never hidden behind an older cached record, through a restart too.
+import t, { type Test } from 'tap';
+import { DkvClient } from '../../src/client/client.js';
+import { removeDir, startDkvd, tempDir } from '../helpers/dkvd.js';
+
+const dataDir = tempDir();
+t.teardown(() => removeDir(dataDir));
+
+const stat = async (client: DkvClient, field: string): Promise<number> => Number((await client.stats())[field]);
+
+// Bounded: lmdb gets the pending writes within about a second (storeCommitDelayMs).
+async function untilCommitted(t: Test, client: DkvClient): Promise<void> {
+  const deadline = Date.now() + 10_000;
+  while ((await stat(client, 'pendingWrites')) > 0) {
+    if (Date.now() > deadline) {
+      t.fail('writes still pending after 10 s');
+      return;
+    }
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
+
+t.test('reads hit the cache once lmdb has the key; writes replace what it held', async (t) => {
+  const node = await startDkvd({ dataDir });
+  t.teardown(() => node.stop());
+  const client = await DkvClient.connect({ port: node.tcpPort });
+  t.teardown(() => client.close());
+  const keys = 200;
+  await Promise.all(Array.from({ length: keys }, (_, i) => client.put(`c${i}`, `one-${i}`)));
+  await untilCommitted(t, client);
+  const read = async (): Promise<string[]> =>
+    (await Promise.all(Array.from({ length: keys }, (_, i) => client.get(`c${i}`)))).map((r) => r?.values.join('|') ?? '(none)');
+  t.same(await read(), Array.from({ length: keys }, (_, i) => `one-${i}`));
+  const fills = await stat(client, 'cacheFills');
+  t.ok(fills >= keys, `the first reads filled the cache (${fills})`);
+  const hitsBefore = await stat(client, 'cacheHits');
+  t.same(await read(), Array.from({ length: keys }, (_, i) => `one-${i}`));
+  const hits = (await stat(client, 'cacheHits')) - hitsBefore;
+  t.ok(hits >= keys * 0.9, `the second reads were answered from it (${hits} hits)`);
+
+  // Overwrite half and delete a quarter: from pending writes first, then from lmdb via the cache.
+  await Promise.all(Array.from({ length: keys / 2 }, (_, i) => client.put(`c${i}`, `two-${i}`)));
+  await Promise.all(Array.from({ length: keys / 4 }, (_, i) => client.del(`c${keys - 1 - i}`)));
+  const expected = Array.from({ length: keys }, (_, i) => (i < keys / 2 ? `two-${i}` : i >= keys - keys / 4 ? '(none)' : `one-${i}`));
+  t.same(await read(), expected, 'while the writes are pending');
+  await untilCommitted(t, client);
+  t.same(await read(), expected, 'once lmdb has them');
+  t.same(await read(), expected, 'and from the cache');
+});
+
+t.test('with --cache-mb 0 there is no cache', async (t) => {
+  const node = await startDkvd({ dataDir, args: ['--cache-mb', '0'] });
+  t.teardown(() => node.stop());
+  const client = await DkvClient.connect({ port: node.tcpPort });
+  t.teardown(() => client.close());
+  t.equal((await client.get('c0'))?.values.join('|'), 'two-0', 'the data from before the restart');
+  t.equal((await client.get('c0'))?.values.join('|'), 'two-0');
+  t.equal(await stat(client, 'cacheHits'), 0);
+  t.equal(await stat(client, 'cacheFills'), 0);
+});
