@@ -168,8 +168,9 @@ start_dkv() {
     local deadline=$((SECONDS + START_TIMEOUT_S))
     port=""
     until [ -n "$port" ]; do
-      # The start line carries the port in "tcp" (a joining node may log before it).
-      port=$(grep -o '"tcp":"127\.0\.0\.1:[0-9]*"' "$WORK/dkv$i.log" | head -n 1 | grep -o '[0-9]*"$' | tr -d '"' || true)
+      # The start line carries the port in "tcp" (a joining node may log before it). The log
+      # may not exist yet: the background shell creates it.
+      port=$(grep -so '"tcp":"127\.0\.0\.1:[0-9]*"' "$WORK/dkv$i.log" | head -n 1 | grep -o '[0-9]*"$' | tr -d '"' || true)
       [ -n "$port" ] && break
       kill -0 "$pid" 2>/dev/null || { echo "dkvd d$i exited at start; its log:" >&2; cat "$WORK/dkv$i.log" >&2; exit 1; }
       [ $SECONDS -lt $deadline ] || { echo "dkvd d$i gave no port after ${START_TIMEOUT_S}s" >&2; exit 1; }
