@@ -4,8 +4,6 @@
 // benchmark. What the optimizing compiler removes varies with the call sites it has seen: a
 // closure in NativeSession.onFrame cost 50 bytes per GET in bench/micro.ts and nothing here, so
 // the micro-benchmark stays the finer check.
-import { runInNewContext } from 'node:vm';
-import v8 from 'node:v8';
 import t from 'tap';
 import { ClusterView } from '../../src/coordinator/cluster-view.js';
 import { limits } from '../../src/lib/limits.js';
@@ -22,9 +20,7 @@ import { Opcode } from '../../src/wire/codes.js';
 import { encodeFrame } from '../../src/wire/frame.js';
 import { encodeBody } from '../../src/wire/messages.js';
 import { removeDir, tempDir } from '../helpers/dkvd.js';
-
-v8.setFlagsFromString('--expose-gc');
-const gc = runInNewContext('gc') as () => void;
+import { heapBytesPerOp } from '../helpers/heap.js';
 
 // The parts of Connection a GET uses; replies land in slabs as Connection's do.
 class SlabConnection {
@@ -81,21 +77,7 @@ t.test('a GET allocates nothing beyond its reply, in either dialect', async (t) 
 
   const ops = 20_000;
   let sink = 0;
-  // Heap growth per op, the least of a few attempts (a GC in between shows as a drop).
-  const perOp = (run: () => void): number => {
-    // Warm: the first runs allocate the compiler's own data, once.
-    run();
-    run();
-    let best = Infinity;
-    for (let attempt = 0; attempt < 5; attempt++) {
-      gc();
-      const before = process.memoryUsage().heapUsed;
-      run();
-      const grown = process.memoryUsage().heapUsed - before;
-      if (grown >= 0 && grown < best) best = grown;
-    }
-    return best / ops;
-  };
+  const perOp = (run: () => void): number => heapBytesPerOp(ops, run);
   const baseline = perOp(() => {
     for (let i = 0; i < ops; i++) sink += Buffer.allocUnsafe(8).length;
   });

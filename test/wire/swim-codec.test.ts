@@ -3,8 +3,6 @@
 // unknown and random input.
 import { deepStrictEqual } from 'node:assert/strict';
 import { isUtf8 } from 'node:buffer';
-import v8 from 'node:v8';
-import { runInNewContext } from 'node:vm';
 import fc from 'fast-check';
 import t from 'tap';
 import { AssertionError } from '../../src/lib/assert.js';
@@ -18,6 +16,7 @@ import {
   SwimReader,
   SwimWriter,
 } from '../../src/wire/swim-codec.js';
+import { heapBytesPerOp } from '../helpers/heap.js';
 
 const unhex = (text: string): Buffer => Buffer.from(text.replace(/ /g, ''), 'hex');
 const NO_HEADER = Buffer.alloc(0);
@@ -209,24 +208,11 @@ t.test('finish() copies every length exactly, short (byte loop) and long (copy)'
 t.test('finish() of a short datagram allocates only the datagram', async (t) => {
   // Regression: Buffer.copy of part of the scratch made a 96-byte view per packet in Node 20,
   // so answering a PING allocated more than its ACK. Compared with Buffer.allocUnsafe alone.
-  v8.setFlagsFromString('--expose-gc');
-  const gc = runInNewContext('gc') as () => void;
   const header = unhex('d7 01 00');
   const writer = new SwimWriter(1400);
   const ops = 2000;
   let sink = 0;
-  const measure = (run: () => void): number => {
-    run(); // warm
-    let best = Infinity;
-    for (let attempt = 0; attempt < 5; attempt++) {
-      gc();
-      const before = process.memoryUsage().heapUsed;
-      run();
-      const grown = process.memoryUsage().heapUsed - before;
-      if (grown >= 0 && grown < best) best = grown;
-    }
-    return best / ops;
-  };
+  const measure = (run: () => void): number => heapBytesPerOp(ops, run);
   const baseline = measure(() => {
     for (let i = 0; i < ops; i++) sink += Buffer.allocUnsafe(10).length;
   });
