@@ -14,9 +14,9 @@
 // Positions count bytes appended since the start (a float64 holds them exactly for 2^53 bytes);
 // an entry is still in the arena while its position is at most one arena length behind the end.
 //
-// The store keeps the cache exact: it files a record only as the engine returned it, and drops a
-// key's entry before any write of the key (writes are read from the pending index until the
-// engine has them).
+// The store keeps the cache exact: every write files its key's new record here as it becomes the
+// key's newest, and a read files what the engine returned only when no write of the key waits.
+// So the next write of a key finds its current record here instead of in lmdb, too.
 
 import { u16be, u32be } from '../lib/bytes.js';
 
@@ -130,8 +130,10 @@ export class RecordCache {
     arena.writeUInt16BE(storeKey.length, at);
     arena.writeUInt32BE(recordBytes, at + 2);
     arena.set(storeKey, at + ENTRY_HEADER_BYTES);
-    // `record` may be larger underneath than its length says: copy through a view with bounds.
-    arena.set(new Uint8Array(record.buffer, record.byteOffset, recordBytes), at + ENTRY_HEADER_BYTES + storeKey.length);
+    // lmdb's shared buffer is larger underneath than its length says: copy it through a view.
+    const recordAt = at + ENTRY_HEADER_BYTES + storeKey.length;
+    if (record.byteLength === recordBytes) arena.set(record, recordAt);
+    else arena.set(new Uint8Array(record.buffer, record.byteOffset, recordBytes), recordAt);
     this.positions[way] = this.end;
     this.tags[way] = tag;
     this.end += entryBytes;

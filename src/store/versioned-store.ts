@@ -162,9 +162,7 @@ export class VersionedStore {
   writeLocal(key: Uint8Array, value: Uint8Array | null, context: Clock | undefined): LocalWrite {
     this.checkHealthy();
     const storeKey = Buffer.from(this.storeKey(key, 0, key.length));
-    // Not through the cache: the write drops the key's entry at once, so filling it here was
-    // wasted work (3 nodes, writes only: 10% fewer puts/s when writes went through it).
-    const currentRecord = this.pending.get(storeKey)?.record ?? this.engine.getRecord(storeKey);
+    const currentRecord = this.currentRecord(storeKey);
     const tsMs = this.wallClockMs();
     let record: Buffer;
     let existed: boolean;
@@ -207,8 +205,7 @@ export class VersionedStore {
   async merge(key: Uint8Array, incoming: Versioned, incomingBody?: Uint8Array): Promise<void> {
     this.checkHealthy();
     const storeKey = Buffer.from(this.storeKey(key, 0, key.length));
-    // Not through the cache, as in writeLocal.
-    const currentRecord = this.pending.get(storeKey)?.record ?? this.engine.getRecord(storeKey);
+    const currentRecord = this.currentRecord(storeKey);
     const current = currentRecord === undefined ? undefined : decodeRecord(copyRecord(currentRecord));
     const existed = current !== undefined && !isTombstone(current);
     let record: Buffer;
@@ -227,6 +224,12 @@ export class VersionedStore {
     await this.persist(storeKey, record, Number(live) - Number(existed));
   }
 
+  // The record a write builds on: as readRecord finds it, except that a miss does not fill the
+  // cache (the write files its own record there at once).
+  private currentRecord(storeKey: Buffer): Buffer | undefined {
+    return this.pending.get(storeKey)?.record ?? this.cache?.get(storeKey) ?? this.engine.getRecord(storeKey);
+  }
+
   private checkHealthy(): void {
     if (this.failure !== null) {
       throw new DkvError('STORAGE_FAILED', `storage failed earlier: ${this.failure.message}`, { cause: this.failure });
@@ -239,9 +242,9 @@ export class VersionedStore {
   private async persist(storeKey: Buffer, record: Buffer, liveDelta: number): Promise<void> {
     assert(record[0] === RECORD_FORMAT, 'a record starts with its format');
     const entry: PendingWrite = { storeKey, record };
-    // Reads find the write among the pending ones until the engine has it, and then read it
-    // from the engine into the cache.
-    this.cache?.delete(storeKey);
+    // Reads find the write among the pending ones until the engine has it, and in the cache
+    // after that for as long as the cache keeps it.
+    this.cache?.put(storeKey, record);
     this.pending.set(entry);
     if (this.wal === null) {
       await this.commit([entry]);
