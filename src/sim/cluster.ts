@@ -448,8 +448,7 @@ export class SimCluster {
   }
 
   // Empties a core's outbox, events and push-pull requests, and re-reads its deadline. With
-  // `probeStarted`, the one PING in this tick's datagrams is the new probe (pings relayed for
-  // PING_REQs are only ever sent while receiving).
+  // `probeStarted`, the tick began a probe: the core says of which member.
   private flush(node: number, core: SwimCore, probeStarted: boolean): void {
     const nowMs = this.clock.nowMs;
     const network = this.network;

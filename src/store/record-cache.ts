@@ -24,6 +24,11 @@ import { u16be, u32be } from '../lib/bytes.js';
 const ENTRY_HEADER_BYTES = 6;
 const EMPTY = -1;
 
+// A store key's tag: the first 32 bits of its token, as an int32. Its top bits choose the set.
+function tagOf(storeKey: Uint8Array): number {
+  return u32be(storeKey, 0) | 0;
+}
+
 export interface RecordCacheStats {
   hits: number;
   misses: number;
@@ -62,8 +67,7 @@ export class RecordCache {
   }
 
   // The index of `storeKey`'s way, or -1.
-  private find(storeKey: Uint8Array): number {
-    const tag = u32be(storeKey, 0) | 0;
+  private find(storeKey: Uint8Array, tag = tagOf(storeKey)): number {
     const first = (tag >>> this.setShift) << 1;
     if (this.tags[first] === tag && this.holds(first, storeKey)) return first;
     if (this.tags[first + 1] === tag && this.holds(first + 1, storeKey)) return first + 1;
@@ -114,8 +118,8 @@ export class RecordCache {
       this.delete(storeKey);
       return;
     }
-    let way = this.find(storeKey);
-    const tag = u32be(storeKey, 0) | 0;
+    const tag = tagOf(storeKey);
+    let way = this.find(storeKey, tag);
     if (way < 0) {
       const first = (tag >>> this.setShift) << 1;
       if (!this.live(first)) way = first;

@@ -6,6 +6,7 @@ import t from 'tap';
 import { ClusterView } from '../../src/coordinator/cluster-view.js';
 import { PeerPool } from '../../src/coordinator/peer-pool.js';
 import { Opcode } from '../../src/wire/codes.js';
+import { until as untilWithin } from '../helpers/until.js';
 
 interface Peer {
   server: Server;
@@ -26,10 +27,7 @@ async function silentPeer(): Promise<Peer> {
   return { server, port: (server.address() as { port: number }).port, open };
 }
 
-async function until(what: string, check: () => boolean): Promise<void> {
-  for (let i = 0; i < 200 && !check(); i++) await new Promise((resolve) => setTimeout(resolve, 10));
-  if (!check()) throw new Error(`not within 2 s: ${what}`);
-}
+const until = (what: string, check: () => boolean): Promise<void> => untilWithin(what, check, 2000, 10);
 
 t.test('one connection per member, closed when the member is dropped, replaced when it moves', async (t) => {
   const a = await silentPeer();

@@ -1,25 +1,18 @@
 // dkvd's read cache, end to end: writes file their records in it, reads are answered from it
 // once lmdb has a key, and a write is never hidden behind an older cached record.
-import t, { type Test } from 'tap';
+import t from 'tap';
 import { DkvClient } from '../../src/client/client.js';
 import { removeDir, startDkvd, tempDir } from '../helpers/dkvd.js';
+import { until } from '../helpers/until.js';
 
 const dataDir = tempDir();
 t.teardown(() => removeDir(dataDir));
 
 const stat = async (client: DkvClient, field: string): Promise<number> => Number((await client.stats())[field]);
 
-// Bounded: lmdb gets the pending writes within about a second (storeCommitDelayMs).
-async function untilCommitted(t: Test, client: DkvClient): Promise<void> {
-  const deadline = Date.now() + 10_000;
-  while ((await stat(client, 'pendingWrites')) > 0) {
-    if (Date.now() > deadline) {
-      t.fail('writes still pending after 10 s');
-      return;
-    }
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-}
+// lmdb gets the pending writes within about a second (storeCommitDelayMs).
+const untilCommitted = (client: DkvClient): Promise<void> =>
+  until('the pending writes reach lmdb', async () => (await stat(client, 'pendingWrites')) === 0, 10_000);
 
 t.test('writes file their records; reads hit them once lmdb has the key; later writes replace them', async (t) => {
   const node = await startDkvd({ dataDir });
@@ -28,7 +21,7 @@ t.test('writes file their records; reads hit them once lmdb has the key; later w
   t.teardown(() => client.close());
   const keys = 200;
   await Promise.all(Array.from({ length: keys }, (_, i) => client.put(`c${i}`, `one-${i}`)));
-  await untilCommitted(t, client);
+  await untilCommitted(client);
   const read = async (): Promise<string[]> =>
     (await Promise.all(Array.from({ length: keys }, (_, i) => client.get(`c${i}`)))).map((r) => r?.values.join('|') ?? '(none)');
   const fills = await stat(client, 'cacheFills');
@@ -43,7 +36,7 @@ t.test('writes file their records; reads hit them once lmdb has the key; later w
   await Promise.all(Array.from({ length: keys / 4 }, (_, i) => client.del(`c${keys - 1 - i}`)));
   const expected = Array.from({ length: keys }, (_, i) => (i < keys / 2 ? `two-${i}` : i >= keys - keys / 4 ? '(none)' : `one-${i}`));
   t.same(await read(), expected, 'while the writes are pending');
-  await untilCommitted(t, client);
+  await untilCommitted(client);
   t.same(await read(), expected, 'once lmdb has them');
   t.same(await read(), expected, 'and from the cache');
 });

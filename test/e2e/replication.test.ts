@@ -10,18 +10,10 @@ import { DkvClient } from '../../src/client/client.js';
 import { Opcode } from '../../src/wire/codes.js';
 import { decodeVersionsBody } from '../../src/wire/messages.js';
 import { removeDir, startDkvd, tempDir, type Dkvd } from '../helpers/dkvd.js';
+import { until } from '../helpers/until.js';
 
 const NODES = 5;
 const SWIM_FLAGS = ['--probe-interval', '200', '--probe-timeout', '100', '--gossip-interval', '40', '--push-pull-interval', '6000'];
-const WAIT_MS = 20_000;
-
-async function until(what: string, check: () => Promise<boolean>): Promise<void> {
-  for (let i = 0; i < WAIT_MS / 100; i++) {
-    if (await check().catch(() => false)) return;
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-  throw new Error(`${what}: not within ${WAIT_MS} ms`);
-}
 
 async function onNode<T>(node: Dkvd, work: (client: DkvClient) => Promise<T>): Promise<T> {
   const client = new DkvClient({ port: node.tcpPort, timeoutMs: 5000, connectTimeoutMs: 2000 });
