@@ -65,6 +65,10 @@ export const limits = {
   // The read cache (record-cache.ts) keeps records up to this size: hot keys with small values
   // are what it is for, and a hit copies the record once more.
   cacheRecordBytesMax: 16 * KiB,
+  // Keys of one chunk's pipelined GETs whose reads are prefetched together (RecordCache.prefetch).
+  // redis-benchmark at pipeline 16 sends 16 a chunk; 64 keys' lines (about 5 each) are a few
+  // percent of the level-1 data cache, so none is evicted before its GET runs.
+  readPrefetchKeysMax: 64,
   // Puts handed to lmdb per event-loop turn while committing a batch (versioned-store.ts).
   storeCommitSlice: 256,
   // A GET short of R answers this long after it began asks one more replica (coordinator.ts).

@@ -62,6 +62,12 @@ export function tokenOf(key: Uint8Array, start = 0, end = key.length): number {
   return high * 0x10000 + low;
 }
 
+// The first 32 bits of the token of `key[start, end)`, as an int32: what the first four bytes of
+// its store key read as a big-endian int32. The read cache's tag.
+export function tokenHigh32(key: Uint8Array, start: number, end: number): number {
+  return murmurInt32(key, start, end, 0);
+}
+
 // The token of `key[start, end)` written big-endian to `target[offset, offset + TOKEN_BYTES)`:
 // the bytes of writeUIntBE(tokenOf(key, start, end), offset, 6), without the 48-bit number,
 // which V8 boxes (16 bytes) whenever it is passed to a call it does not inline.

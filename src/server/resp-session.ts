@@ -13,6 +13,7 @@ import {
   RESP_OK,
   RESP_PONG,
   RespParser,
+  leadingGetKeys,
   respArrayHeader,
   respBulk,
   respBulkBytes,
@@ -42,6 +43,10 @@ const GET = Buffer.from('get');
 const SET = Buffer.from('set');
 const MGET = Buffer.from('mget');
 const EXISTS = Buffer.from('exists');
+
+// Where push() finds the keys of a chunk's leading GETs (used within the call only).
+const prefetchStarts = new Int32Array(limits.readPrefetchKeysMax);
+const prefetchEnds = new Int32Array(limits.readPrefetchKeysMax);
 
 export class RespSession implements Session, RespSink {
   private readonly parser = new RespParser(this);
@@ -77,6 +82,13 @@ export class RespSession implements Session, RespSink {
   }
 
   push(chunk: Buffer): void {
+    // A pipeline of GETs on one node: warm what their reads will touch, together, before the
+    // parser hands them over one by one.
+    const store = this.service.store;
+    if (store.prefetchesReads && this.service.cluster.size === 1) {
+      const count = leadingGetKeys(chunk, prefetchStarts, prefetchEnds);
+      if (count > 1) store.prefetchReads(chunk, prefetchStarts, prefetchEnds, count);
+    }
     this.parser.push(chunk);
   }
 

@@ -17,12 +17,20 @@
 //
 // The store keeps the cache exact: every write files its key's new record here as it becomes the
 // key's newest, and a read files what the engine returned only when no write of the key waits.
-// So the next write of a key finds its current record here instead of in lmdb, too.
+// So whatever the cache holds for a key is its newest record, and the store asks it first, even
+// before its writes in flight; and the next write of a key finds its current record here
+// instead of in lmdb.
 
 import { u16be, u32be } from '../lib/bytes.js';
+import { limits } from '../lib/limits.js';
 
 const ENTRY_HEADER_BYTES = 6;
 const EMPTY = -1;
+// What prefetch() touches of an entry: four cache lines, a 100-byte value's whole entry. A
+// longer record's further lines come to a copy that runs through them in order, which the
+// processor's own prefetcher follows.
+const PREFETCH_ENTRY_BYTES = 256;
+const CACHE_LINE_BYTES = 64;
 
 // A store key's tag: the first 32 bits of its token, as an int32. Its top bits choose the set.
 function tagOf(storeKey: Uint8Array): number {
@@ -49,6 +57,9 @@ export class RecordCache {
   // `length` is the record's (as lmdb's shared read buffer does). A hit allocates nothing.
   private readonly memory: Buffer;
   private readonly found: Buffer;
+  // prefetch()'s positions, and where its loads go so that the compiler keeps them.
+  private readonly prefetchPositions = new Float64Array(limits.readPrefetchKeysMax);
+  private prefetchSink = 0;
 
   // `bytes` of arena, and one index way per `bytesPerWay` of it (rounded to a power of two).
   constructor(
@@ -106,6 +117,32 @@ export class RecordCache {
     const found = this.found as { length: number } & Buffer;
     found.length = recordBytes;
     return found;
+  }
+
+  // Warms what lookups of the keys with tags[0, count) will touch: the index lines of their sets,
+  // then the first lines of the entries their tags point at, each in one loop. JavaScript has no
+  // prefetch instruction, but independent loads in one loop overlap in the processor, while
+  // GETs handled one at a time each wait for their own misses in turn: the index line, then
+  // the entry. With 100k keys that was about 0.4 us of a RESP GET's 2 us at pipeline 16. A hint
+  // only: a stale or foreign position just warms a line, and nothing changes.
+  prefetch(tags: Int32Array, count: number): void {
+    const positions = this.prefetchPositions;
+    const n = Math.min(count, positions.length);
+    for (let i = 0; i < n; i++) {
+      const tag = tags[i]!;
+      const first = (tag >>> this.setShift) << 1;
+      positions[i] = this.tags[first] === tag ? this.positions[first]! : this.positions[first + 1]!;
+    }
+    const arena = this.arena;
+    const span = Math.min(PREFETCH_ENTRY_BYTES, arena.length);
+    let sink = 0;
+    for (let i = 0; i < n; i++) {
+      const position = positions[i]!;
+      if (position === EMPTY) continue;
+      const at = Math.min(position % arena.length, arena.length - span);
+      for (let line = 0; line < span; line += CACHE_LINE_BYTES) sink += arena[at + line]!;
+    }
+    this.prefetchSink = sink;
   }
 
   // Files `record` (`record.length` bytes of it, which may be a shared buffer) under `storeKey`.

@@ -9,7 +9,7 @@
 import { assert } from '../lib/assert.js';
 import { DkvError } from '../lib/errors.js';
 import { limits } from '../lib/limits.js';
-import { TOKEN_BYTES, writeToken } from '../ring/token.js';
+import { TOKEN_BYTES, tokenHigh32, writeToken } from '../ring/token.js';
 import { FRAME_HEADER_BYTES } from '../wire/codes.js';
 import { isTombstone, mergeVersions, supersedes, writeVersion, type Clock, type Versioned } from '../version/dvv.js';
 import {
@@ -53,6 +53,8 @@ export class VersionedStore {
   // One reusable store-key buffer per key length, so a read builds its key without allocating.
   private readonly keyScratch: Buffer[] = [];
   private liveKeyCount = 0;
+  // prefetchReads()'s tags.
+  private readonly prefetchTags = new Int32Array(limits.readPrefetchKeysMax);
   // Set when the engine failed to commit: what it holds is behind the log from then on, so the
   // store refuses writes (the log replays them at the next start).
   private failure: Error | null = null;
@@ -120,24 +122,45 @@ export class VersionedStore {
     return key;
   }
 
-  // The newest record of `bytes[start, end)`, or undefined: a pending write's, else the cache's,
+  // The newest record of `bytes[start, end)`, or undefined: the cache's, else a pending write's,
   // else the engine's (which the cache then keeps); in a buffer the cache or engine shares (valid
-  // until the next store call) when it is not a pending write's. This is the GET hot path: with
-  // no write in flight it allocates nothing. A read may see a write that is still in flight; it
-  // always sees every acknowledged one.
+  // until the next store call) when it is not a pending write's. The cache goes first because
+  // whatever it holds for a key is the key's newest record (every write files its record there,
+  // and a read files one only when no write of the key is pending): a read of a key written in
+  // the last second then skips the pending index, a hash-map lookup that misses the processor's
+  // caches at every step (redis-benchmark GETs at pipeline 16 right after 100k SETs: 463k/s
+  // with the pending index first, 571-610k/s with the cache first). This is the GET hot path: with no write in flight it allocates nothing. A read may see
+  // a write that is still in flight; it always sees every acknowledged one.
   readRecord(bytes: Uint8Array, start: number, end: number): Buffer | undefined {
     const key = this.storeKey(bytes, start, end);
+    const cache = this.cache;
+    if (cache !== null) {
+      const cached = cache.get(key);
+      if (cached !== undefined) return cached;
+    }
     if (this.pending.size > 0) {
       const pending = this.pending.get(key);
       if (pending !== undefined) return pending.record;
     }
-    const cache = this.cache;
-    if (cache === null) return this.engine.getRecord(key);
-    const cached = cache.get(key);
-    if (cached !== undefined) return cached;
     const record = this.engine.getRecord(key);
-    if (record !== undefined) cache.put(key, record);
+    if (record !== undefined) cache?.put(key, record);
     return record;
+  }
+
+  // Whether prefetchReads() does anything: only a read cache is prefetched.
+  get prefetchesReads(): boolean {
+    return this.cache !== null;
+  }
+
+  // Warms the memory that reads of the keys bytes[starts[i], ends[i]), i < count, will touch, all
+  // at once (RecordCache.prefetch): for a pipeline of GETs that arrived together. A hint only.
+  prefetchReads(bytes: Uint8Array, starts: Int32Array, ends: Int32Array, count: number): void {
+    const cache = this.cache;
+    if (cache === null) return;
+    const tags = this.prefetchTags;
+    const n = Math.min(count, tags.length);
+    for (let i = 0; i < n; i++) tags[i] = tokenHigh32(bytes, starts[i]!, ends[i]!);
+    cache.prefetch(tags, n);
   }
 
   read(key: Uint8Array): Versioned | undefined {
@@ -227,7 +250,7 @@ export class VersionedStore {
   // The record a write builds on: as readRecord finds it, except that a miss does not fill the
   // cache (the write files its own record there at once).
   private currentRecord(storeKey: Buffer): Buffer | undefined {
-    return this.pending.get(storeKey)?.record ?? this.cache?.get(storeKey) ?? this.engine.getRecord(storeKey);
+    return this.cache?.get(storeKey) ?? this.pending.get(storeKey)?.record ?? this.engine.getRecord(storeKey);
   }
 
   private checkHealthy(): void {

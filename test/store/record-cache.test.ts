@@ -1,5 +1,6 @@
 import fc from 'fast-check';
 import t from 'tap';
+import { limits } from '../../src/lib/limits.js';
 import { RecordCache } from '../../src/store/record-cache.js';
 
 // Store keys begin with the key's token, a hash: the cache files them by those first bytes.
@@ -75,11 +76,28 @@ t.test('two keys share a set; a third takes the older way', async (t) => {
   t.equal(copy(cache.get(b!)), 'B2');
 });
 
-t.test('against a map: a lookup finds the newest record filed for its key, or nothing', async (t) => {
+t.test('prefetching changes nothing a lookup finds, whatever it is given', async (t) => {
+  for (const arenaBytes of [100, 1 << 12]) {
+    const cache = new RecordCache(arenaBytes, 64, 16);
+    const keys = Array.from({ length: 12 }, (_, i) => key(i * 21, `k${i}`));
+    keys.forEach((k, i) => cache.put(k, Buffer.from(`r${i}`.padEnd(20, '.'))));
+    const before = keys.map((k) => copy(cache.get(k)));
+    const tags = new Int32Array(limits.readPrefetchKeysMax + 8);
+    keys.forEach((k, i) => (tags[i] = k.readInt32BE(0)));
+    tags[12] = -1;
+    cache.prefetch(tags, tags.length);
+    cache.prefetch(tags, 0);
+    t.same(keys.map((k) => copy(cache.get(k))), before, `arena of ${arenaBytes} bytes`);
+  }
+});
+
+t.test('against a map: a lookup finds the newest record filed for its key, or nothing, prefetched or not', async (t) => {
   const op = fc.oneof(
     fc.record({ kind: fc.constant('put' as const), k: fc.nat(40), size: fc.nat(300) }),
     fc.record({ kind: fc.constant('delete' as const), k: fc.nat(40) }),
     fc.record({ kind: fc.constant('get' as const), k: fc.nat(40) }),
+    // Prefetching keys that may or may not be filed, and tags that are nobody's.
+    fc.record({ kind: fc.constant('prefetch' as const), ks: fc.array(fc.nat(40), { maxLength: 20 }), tags: fc.array(fc.integer({ min: -(2 ** 31), max: 2 ** 31 - 1 }), { maxLength: 4 }) }),
   );
   fc.assert(
     fc.property(fc.array(op, { maxLength: 300 }), fc.integer({ min: 10, max: 14 }), (ops, arenaBits) => {
@@ -98,6 +116,9 @@ t.test('against a map: a lookup finds the newest record filed for its key, or no
         } else if (o.kind === 'delete') {
           cache.delete(keyOf(o.k));
           newest.delete(o.k);
+        } else if (o.kind === 'prefetch') {
+          const tags = Int32Array.from([...o.ks.map((k) => keyOf(k).readInt32BE(0)), ...o.tags]);
+          cache.prefetch(tags, tags.length);
         } else {
           const found = copy(cache.get(keyOf(o.k)));
           if (found !== undefined && found !== newest.get(o.k)) return false;

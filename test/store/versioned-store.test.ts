@@ -158,7 +158,7 @@ t.test('with a log and a small read cache: every read sees the newest acknowledg
   const engine = LmdbEngine.open(join(dir, 'lmdb'));
   const wal = await WriteAheadLog.open(join(dir, 'wal'), engine, createRootLogger('silent'));
   // Small enough that entries are overwritten and keys share index slots.
-  const cache = new RecordCache(16 << 10, limits.cacheRecordBytesMax, 512);
+  const cache = new RecordCache(64 << 10, limits.cacheRecordBytesMax, 512);
   const store = new VersionedStore(engine, 'n1', () => 1000, wal, cache);
   const keys = 300;
   const newest = new Map<number, string>();
@@ -168,6 +168,27 @@ t.test('with a log and a small read cache: every read sees the newest acknowledg
     return seed % n;
   };
   let checked = 0;
+  const check = (k: number): void => {
+    const read = store.read(b(`key${k}`));
+    const live = read !== undefined && read.siblings.some((s) => s.value !== null);
+    const expected = newest.get(k);
+    if (expected === undefined) {
+      if (live) t.fail(`key${k} should not be live`);
+    } else if (!live || text(read!.siblings.find((s) => s.value !== null)!.value) !== expected) {
+      t.fail(`key${k}: expected ${expected.slice(0, 12)}`);
+    }
+    checked++;
+  };
+  const prefetch = (ks: number[]): void => {
+    const bytes = Buffer.from(ks.map((k) => `key${k}`).join(''));
+    const starts = new Int32Array(ks.length);
+    const ends = new Int32Array(ks.length);
+    for (let i = 0, at = 0; i < ks.length; at = ends[i]!, i++) {
+      starts[i] = at;
+      ends[i] = at + `key${ks[i]}`.length;
+    }
+    store.prefetchReads(bytes, starts, ends, ks.length);
+  };
   for (let round = 0; round < 40; round++) {
     const writes: Array<Promise<unknown>> = [];
     for (let i = 0; i < 25; i++) {
@@ -176,25 +197,21 @@ t.test('with a log and a small read cache: every read sees the newest acknowledg
         newest.delete(k);
         writes.push(store.write(b(`key${k}`), null, undefined));
       } else {
-        const value = `v${round}.${i}.${'x'.repeat(next(200))}`;
+        // Now and then a record too large for the cache, which must then forget the key.
+        const size = next(20) === 0 ? limits.cacheRecordBytesMax : next(200);
+        const value = `v${round}.${i}.${'x'.repeat(size)}`;
         newest.set(k, value);
         writes.push(store.write(b(`key${k}`), b(value), undefined));
       }
     }
+    // A read sees a write as soon as it is made, in flight or acknowledged.
+    for (let i = 0; i < 50; i++) check(next(keys));
     await Promise.all(writes);
     // Some rounds hand the batch to lmdb, so that reads go from pending writes to lmdb and back.
     if (round % 3 === 0) await store.flush();
-    for (let i = 0; i < 200; i++) {
-      const k = next(keys);
-      const read = store.read(b(`key${k}`));
-      const live = read !== undefined && read.siblings.some((s) => s.value !== null);
-      const expected = newest.get(k);
-      if (expected === undefined) {
-        if (live) t.fail(`key${k} should not be live`);
-      } else if (!live || text(read!.siblings.find((s) => s.value !== null)!.value) !== expected) {
-        t.fail(`key${k}: expected ${expected.slice(0, 12)}`);
-      }
-      checked++;
+    for (let i = 0; i < 150; i++) {
+      if (i % 16 === 0) prefetch(Array.from({ length: 16 }, () => next(keys)));
+      check(next(keys));
     }
   }
   t.equal(checked, 8000);
