@@ -83,9 +83,9 @@ export class RespSession implements Session, RespSink {
 
   push(chunk: Buffer): void {
     // A pipeline of GETs on one node: warm what their reads will touch, together, before the
-    // parser hands them over one by one.
+    // parser hands them over one by one. Only a chunk that starts at a command is scanned.
     const store = this.service.store;
-    if (store.prefetchesReads && this.service.cluster.size === 1) {
+    if (store.prefetchesReads && this.service.cluster.size === 1 && this.parser.bufferedBytes === 0) {
       const count = leadingGetKeys(chunk, prefetchStarts, prefetchEnds);
       if (count > 1) store.prefetchReads(chunk, prefetchStarts, prefetchEnds, count);
     }
