@@ -5,7 +5,7 @@ import { DkvError, isDkvError } from '../lib/errors.js';
 import { limits } from '../lib/limits.js';
 import { copyRecord, recordIsTombstone, RECORD_HEADER_BYTES, type WriteResult } from '../store/versioned-store.js';
 import { FRAME_HEADER_BYTES, FrameFlag, Opcode, OPCODE_NAMES, PROTOCOL_VERSION } from '../wire/codes.js';
-import { encodeFrame, FrameDecoder, writeFrameHeader, type FrameSink } from '../wire/frame.js';
+import { encodeFrame, FrameDecoder, getFrameKeys, writeFrameHeader, type FrameSink } from '../wire/frame.js';
 import {
   decodeBody,
   decodeDeleteRequest,
@@ -28,6 +28,10 @@ import type { Service } from './service.js';
 
 const NOT_FOUND = Buffer.from(NOT_FOUND_REPLY);
 
+// Where push() finds the keys of a chunk's GET frames (used within the call only).
+const prefetchStarts = new Int32Array(limits.readPrefetchKeysMax);
+const prefetchEnds = new Int32Array(limits.readPrefetchKeysMax);
+
 export class NativeSession implements Session, FrameSink {
   private readonly decoder = new FrameDecoder(this);
   private readonly keySpan: Span = { start: 0, end: 0 };
@@ -38,6 +42,14 @@ export class NativeSession implements Session, FrameSink {
   ) {}
 
   push(chunk: Buffer): void {
+    // Pipelined GETs (a client's, or replica reads from a coordinator): warm what their reads
+    // will touch, together, before the decoder hands them over one by one (RecordCache.prefetch).
+    // Only a chunk that starts at a frame is scanned.
+    const store = this.service.store;
+    if (store.prefetchesReads && this.decoder.bufferedBytes === 0) {
+      const count = getFrameKeys(chunk, prefetchStarts, prefetchEnds);
+      if (count > 1) store.prefetchReads(chunk, prefetchStarts, prefetchEnds, count);
+    }
     this.decoder.push(chunk);
   }
 

@@ -17,8 +17,36 @@ import {
   FRAME_HEADER_BYTES,
   FRAME_LENGTH_BYTES,
   FRAME_LENGTH_MIN,
+  Opcode,
   PROTOCOL_VERSION,
 } from './codes.js';
+import { readGetKeyInPlace, type Span } from './messages.js';
+
+const keySpan: Span = { start: 0, end: 0 };
+
+// The keys of the GET and REPLICA_GET frames whose body is just {key} (readGetKeyInPlace) among
+// the whole frames at the start of `bytes`, at most `starts.length` of them: key i is
+// bytes[starts[i], ends[i]). Returns how many. Other frames are stepped over by their length;
+// it stops where the decoder would: at a frame cut short, a length out of bounds or another
+// protocol version. For prefetching only: the decoder
+// stays the judge of the bytes, and `bytes` must start at a frame.
+export function getFrameKeys(bytes: Uint8Array, starts: Int32Array, ends: Int32Array): number {
+  let count = 0;
+  let at = 0;
+  while (count < starts.length && at + FRAME_HEADER_BYTES <= bytes.length) {
+    const length = ((bytes[at]! << 24) | (bytes[at + 1]! << 16) | (bytes[at + 2]! << 8) | bytes[at + 3]!) >>> 0;
+    const frameEnd = at + FRAME_LENGTH_BYTES + length;
+    if (length < FRAME_LENGTH_MIN || length > limits.frameBytesMax || frameEnd > bytes.length || bytes[at + 4] !== PROTOCOL_VERSION) break;
+    const opcode = bytes[at + 5];
+    if ((opcode === Opcode.GET || opcode === Opcode.REPLICA_GET) && readGetKeyInPlace(bytes, at + FRAME_HEADER_BYTES, frameEnd, keySpan)) {
+      starts[count] = keySpan.start;
+      ends[count] = keySpan.end;
+      count++;
+    }
+    at = frameEnd;
+  }
+  return count;
+}
 
 // Frames are handed over in place: `bytes[bodyStart, bodyEnd)` is the body. The bytes belong to
 // the decoder and are valid only during the call; copy what must outlive it.

@@ -7,7 +7,8 @@ import t from 'tap';
 import { DkvError } from '../../src/lib/errors.js';
 import { limits } from '../../src/lib/limits.js';
 import { FRAME_HEADER_BYTES, FRAME_LENGTH_MIN, FrameFlag, Opcode, PROTOCOL_VERSION } from '../../src/wire/codes.js';
-import { encodeFrame, FrameDecoder, writeFrameHeader } from '../../src/wire/frame.js';
+import { encodeFrame, FrameDecoder, getFrameKeys, writeFrameHeader } from '../../src/wire/frame.js';
+import { encodeBody, readGetKeyInPlace } from '../../src/wire/messages.js';
 import { bytewise, chunksAt, cutsArbitrary, run, type Outcome } from '../helpers/chunks.js';
 
 interface Frame {
@@ -113,6 +114,66 @@ t.test('round trip: any frames decode to themselves, whole, byte by byte and in 
     { numRuns: 100 },
   );
   t.pass('100 byte-by-byte sequences');
+});
+
+// getFrameKeys: the keys of a chunk's GET frames, for prefetching. Whatever the bytes, the keys it
+// finds are those of the GET and REPLICA_GET frames the decoder hands over first, in order.
+function frameKeys(bytes: Buffer, max: number): string[] {
+  const starts = new Int32Array(max);
+  const ends = new Int32Array(max);
+  const count = getFrameKeys(bytes, starts, ends);
+  return Array.from({ length: count }, (_, i) => bytes.toString('latin1', starts[i], ends[i]));
+}
+
+// What the decoder hands over: the keys of the in-place GETs among the first frames.
+function decodedKeys(bytes: Buffer): string[] {
+  const keys: string[] = [];
+  const span = { start: 0, end: 0 };
+  const decoder = new FrameDecoder({
+    onFrame(opcode, _flags, _requestId, frame, start, end) {
+      if ((opcode === Opcode.GET || opcode === Opcode.REPLICA_GET) && readGetKeyInPlace(frame, start, end, span)) {
+        keys.push(frame.toString('latin1', span.start, span.end));
+      }
+    },
+  });
+  try {
+    decoder.push(bytes);
+  } catch {
+    // Frames before the error were handed over.
+  }
+  return keys;
+}
+
+const getFrame = (opcode: number, key: string): Buffer => encodeFrame(opcode, 0, 1, Buffer.from(encodeBody({ key: Buffer.from(key) })));
+
+t.test('getFrameKeys finds the keys of the GET frames among the whole ones at the start', async (t) => {
+  const chunk = Buffer.concat([
+    getFrame(Opcode.GET, 'a'),
+    encodeFrame(Opcode.PUT, 0, 2, Buffer.from(encodeBody({ key: Buffer.from('p'), value: Buffer.from('v') }))),
+    getFrame(Opcode.REPLICA_GET, 'key:1'),
+    encodeFrame(Opcode.GET, 0, 3, Buffer.from(encodeBody({ key: Buffer.from('q'), r: 1 }))),
+    getFrame(Opcode.GET, 'b'),
+  ]);
+  t.same(frameKeys(chunk, 8), ['a', 'key:1', 'b'], 'other frames, and GETs with options, are stepped over');
+  t.same(frameKeys(chunk, 2), ['a', 'key:1'], 'no more than it has room for');
+  t.same(frameKeys(chunk.subarray(0, chunk.length - 1), 8), ['a', 'key:1'], 'a frame cut short ends the scan');
+  t.same(frameKeys(Buffer.concat([header(3), chunk]), 8), [], 'so does a length out of bounds');
+
+  const keyedFrame = fc.oneof(
+    fc.tuple(fc.constantFrom(Opcode.GET, Opcode.REPLICA_GET), fc.string({ unit: 'binary-ascii', maxLength: 30 })).map(([opcode, key]) => getFrame(opcode, key)),
+    frameArbitrary.map((f) => encodeFrame(f.opcode, f.flags, f.requestId, Buffer.from(f.body))),
+  );
+  fc.assert(
+    fc.property(fc.array(keyedFrame, { maxLength: 12 }), fc.nat(), fc.nat(255), fc.boolean(), (frames, at, value, damage) => {
+      const bytes = Buffer.concat(frames);
+      if (damage && bytes.length > 0) bytes[at % bytes.length] = value;
+      const keys = frameKeys(bytes, 64);
+      deepStrictEqual(decodedKeys(bytes).slice(0, keys.length), keys);
+      if (!damage) deepStrictEqual(keys, decodedKeys(bytes), 'every one of them');
+    }),
+    { numRuns: 3000 },
+  );
+  t.pass('3000 frame sequences, half of them with a byte changed');
 });
 
 t.test('any bytes give the same frames and the same error whole, byte by byte and split', async (t) => {
