@@ -148,6 +148,11 @@ export class DkvNode implements Service {
     return this.coordinator.write(key, value, context, options);
   }
 
+  acknowledgedWrite(key: Uint8Array, value: Uint8Array, options: QuorumOptions): Promise<unknown> {
+    if (this.cluster.size === 1) return this.store.writeLocal(key, value, undefined).durable;
+    return this.coordinator.write(key, value, undefined, options);
+  }
+
   get membership(): Membership {
     const membership = this.membershipHandle;
     if (membership === null) throw new DkvError('SHUTTING_DOWN', 'membership is not running');

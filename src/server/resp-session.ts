@@ -48,6 +48,8 @@ const EXISTS = Buffer.from('exists');
 const prefetchStarts = new Int32Array(limits.readPrefetchKeysMax);
 const prefetchEnds = new Int32Array(limits.readPrefetchKeysMax);
 
+const okReply = (): Buffer => RESP_OK;
+
 export class RespSession implements Session, RespSink {
   private readonly parser = new RespParser(this);
   // Replies waiting for an earlier one; empty when every reply so far is written.
@@ -55,6 +57,13 @@ export class RespSession implements Session, RespSink {
   // Slots in the queue whose command has not started yet.
   private deferredCount = 0;
   private readonly valueSpan: Span = { start: 0, end: 0 };
+  // The acknowledgement of the last SET, and its reply: SETs that share one (a log batch's) share
+  // the reply's promise too.
+  private lastAck: Promise<unknown> | null = null;
+  private lastAckReply: Promise<Buffer> | null = null;
+  // The last reply promise waited for, and the slots that wait for it.
+  private awaited: Promise<Buffer> | null = null;
+  private awaitedSlots: Slot[] = [];
   private readonly handlers: ReadonlyMap<string, Handler>;
 
   constructor(
@@ -137,12 +146,33 @@ export class RespSession implements Session, RespSink {
 
   // Kept out of start(): closures over `this` there would make V8 allocate a context on every
   // call of start(), a GET's too (40 bytes per GET, measured with bench/micro.ts once SETs run).
+  // Commands whose replies come from one promise (a pipeline's SETs, made durable by one log
+  // sync) wait on it together: one reaction for all of them.
   private whenDone(reply: Promise<Buffer>, slot: Slot): Slot {
+    if (reply === this.awaited) {
+      this.awaitedSlots.push(slot);
+      return slot;
+    }
+    const slots = [slot];
+    this.awaited = reply;
+    this.awaitedSlots = slots;
     reply.then(
-      (bytes) => this.fill(slot, bytes),
-      (error: unknown) => this.fill(slot, this.errorReply(error)),
+      (bytes) => {
+        this.settled(reply);
+        this.fill(slots, bytes);
+      },
+      (error: unknown) => {
+        this.settled(reply);
+        for (const waiting of slots) waiting.reply = this.errorReply(error);
+        this.drain();
+      },
     );
     return slot;
+  }
+
+  // Slots that come for `reply` once it has settled need a reaction of their own.
+  private settled(reply: Promise<Buffer>): void {
+    if (this.awaited === reply) this.awaited = null;
   }
 
   private execute(args: RespArgs): Buffer | Promise<Buffer> {
@@ -175,8 +205,8 @@ export class RespSession implements Session, RespSink {
     return handler(args);
   }
 
-  private fill(slot: Slot, reply: Buffer): void {
-    slot.reply = reply;
+  private fill(slots: Slot[], reply: Buffer): void {
+    for (const slot of slots) slot.reply = reply;
     this.drain();
   }
 
@@ -251,7 +281,12 @@ export class RespSession implements Session, RespSink {
     }
     const key = checkedKey(args, 1);
     const value = checkedValue(args, 2);
-    return this.write(key, value).then(() => RESP_OK);
+    const ack = this.service.acknowledgedWrite(key, value, DEFAULT_QUORUM);
+    if (ack !== this.lastAck) {
+      this.lastAck = ack;
+      this.lastAckReply = ack.then(okReply);
+    }
+    return this.lastAckReply!;
   }
 
   // Across the cluster: the coordinator with the node's default R and W.

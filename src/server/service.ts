@@ -24,6 +24,10 @@ export interface Service {
   // A client's PUT (value) or DELETE (null): the store's own write while this node is the whole
   // ring, the coordinator's across replicas otherwise.
   write(key: Uint8Array, value: Uint8Array | null, context: Clock | undefined, options: QuorumOptions): Promise<WriteResult>;
+  // The same write without a context, for a reply that says only that it was acknowledged (RESP
+  // SET): resolves then. While this node is the whole ring, writes made together share one
+  // promise (the log batch's), so that a pipeline of them costs one promise, not one each.
+  acknowledgedWrite(key: Uint8Array, value: Uint8Array, options: QuorumOptions): Promise<unknown>;
   // Leaves the cluster gracefully, then stops the node.
   leave(): Promise<void>;
   // The STATS reply and INFO's fields: name → value.
