@@ -13,7 +13,7 @@ import {
   RESP_OK,
   RESP_PONG,
   RespParser,
-  leadingGetKeys,
+  leadingKeys,
   respArrayHeader,
   respBulk,
   respBulkBytes,
@@ -44,7 +44,7 @@ const SET = Buffer.from('set');
 const MGET = Buffer.from('mget');
 const EXISTS = Buffer.from('exists');
 
-// Where push() finds the keys of a chunk's leading GETs (used within the call only).
+// Where push() finds the keys of a chunk's leading GETs and SETs (used within the call only).
 const prefetchStarts = new Int32Array(limits.readPrefetchKeysMax);
 const prefetchEnds = new Int32Array(limits.readPrefetchKeysMax);
 
@@ -91,11 +91,12 @@ export class RespSession implements Session, RespSink {
   }
 
   push(chunk: Buffer): void {
-    // A pipeline of GETs on one node: warm what their reads will touch, together, before the
-    // parser hands them over one by one. Only a chunk that starts at a command is scanned.
+    // A pipeline of GETs or SETs on one node: warm what their reads (a SET's of the record it
+    // builds on) will touch, together, before the parser hands them over one by one. Only a
+    // chunk that starts at a command is scanned.
     const store = this.service.store;
     if (store.prefetchesReads && this.service.cluster.size === 1 && this.parser.bufferedBytes === 0) {
-      const count = leadingGetKeys(chunk, prefetchStarts, prefetchEnds);
+      const count = leadingKeys(chunk, prefetchStarts, prefetchEnds);
       if (count > 1) store.prefetchReads(chunk, prefetchStarts, prefetchEnds, count);
     }
     this.parser.push(chunk);

@@ -29,51 +29,69 @@ export class RespProtocolError extends DkvError {
   }
 }
 
-// The keys of the multibulk GET commands at the start of `bytes`, at most `starts.length` of
-// them: key i is bytes[starts[i], ends[i]). Returns how many. It stops at the first thing that
-// is not a whole `*2\r\n$3\r\nGET\r\n$<n>\r\n<key>\r\n` (GET in any case, a key of at most
-// keyBytesMax bytes), so when `bytes` starts at a command boundary, what it finds are the keys of
-// the first GETs the parser hands over from them. For prefetching only: the parser stays the
-// judge of what the bytes mean, and a chunk that starts mid-command yields nothing.
-export function leadingGetKeys(bytes: Uint8Array, starts: Int32Array, ends: Int32Array): number {
+// The keys of the multibulk GET and SET commands at the start of `bytes`, at most
+// `starts.length` of them: key i is bytes[starts[i], ends[i]). Returns how many. It stops at the
+// first thing that is not a whole `*2\r\n$3\r\nGET\r\n$<n>\r\n<key>\r\n` or
+// `*3\r\n$3\r\nSET\r\n$<n>\r\n<key>\r\n$<m>\r\n<value>\r\n` (the name in any case, a key
+// of at most keyBytesMax bytes), so when `bytes` starts at a command boundary, what it finds are
+// the keys of the first commands the parser hands over from them. For prefetching only: the
+// parser stays the judge of what the bytes mean, and a chunk that starts mid-command yields
+// nothing.
+export function leadingKeys(bytes: Uint8Array, starts: Int32Array, ends: Int32Array): number {
   const end = bytes.length;
   let count = 0;
   let at = 0;
   while (count < starts.length && at + 14 < end) {
     if (
       bytes[at] !== 0x2a /* '*' */ ||
-      bytes[at + 1] !== 0x32 /* '2' */ ||
       bytes[at + 2] !== CR ||
       bytes[at + 3] !== LF ||
       bytes[at + 4] !== 0x24 /* '$' */ ||
       bytes[at + 5] !== 0x33 /* '3' */ ||
       bytes[at + 6] !== CR ||
       bytes[at + 7] !== LF ||
-      (bytes[at + 8]! | 0x20) !== 0x67 /* 'g' */ ||
       (bytes[at + 9]! | 0x20) !== 0x65 /* 'e' */ ||
       (bytes[at + 10]! | 0x20) !== 0x74 /* 't' */ ||
       bytes[at + 11] !== CR ||
-      bytes[at + 12] !== LF ||
-      bytes[at + 13] !== 0x24 /* '$' */
+      bytes[at + 12] !== LF
     ) {
       break;
     }
-    let i = at + 14;
-    let keyBytes = 0;
-    while (i < end && bytes[i]! >= 0x30 && bytes[i]! <= 0x39 && keyBytes <= limits.keyBytesMax) {
-      keyBytes = keyBytes * 10 + bytes[i]! - 0x30;
-      i++;
-    }
-    if (i === at + 14 || keyBytes > limits.keyBytesMax || i + 1 >= end || bytes[i] !== CR || bytes[i + 1] !== LF) break;
-    const keyStart = i + 2;
-    const keyEnd = keyStart + keyBytes;
-    if (keyEnd + 1 >= end || bytes[keyEnd] !== CR || bytes[keyEnd + 1] !== LF) break;
+    const name = bytes[at + 8]! | 0x20;
+    const isGet = name === 0x67 /* 'g' */ && bytes[at + 1] === 0x32; /* '2' */
+    if (!isGet && !(name === 0x73 /* 's' */ && bytes[at + 1] === 0x33) /* '3' */) break;
+    if (!readBulk(bytes, at + 13, limits.keyBytesMax)) break;
+    const keyStart = bulk.start;
+    const keyEnd = bulk.end;
+    if (!isGet && !readBulk(bytes, keyEnd + 2, limits.respBulkBytesMax)) break;
     starts[count] = keyStart;
     ends[count] = keyEnd;
     count++;
-    at = keyEnd + 2;
+    at = bulk.end + 2;
   }
   return count;
+}
+
+// readBulk's answer: where the data of the bulk string it read lies.
+const bulk = { start: 0, end: 0 };
+
+// Whether a whole bulk string `$<n>\r\n<n bytes>\r\n` of at most `max` bytes starts at `at`;
+// if so, its data is bytes[bulk.start, bulk.end).
+function readBulk(bytes: Uint8Array, at: number, max: number): boolean {
+  const end = bytes.length;
+  if (at >= end || bytes[at] !== 0x24 /* '$' */) return false;
+  let i = at + 1;
+  let length = 0;
+  while (i < end && bytes[i]! >= 0x30 && bytes[i]! <= 0x39 && length <= max) {
+    length = length * 10 + bytes[i]! - 0x30;
+    i++;
+  }
+  if (i === at + 1 || length > max || i + 1 >= end || bytes[i] !== CR || bytes[i + 1] !== LF) return false;
+  const dataEnd = i + 2 + length;
+  if (dataEnd + 1 >= end || bytes[dataEnd] !== CR || bytes[dataEnd + 1] !== LF) return false;
+  bulk.start = i + 2;
+  bulk.end = dataEnd;
+  return true;
 }
 
 export class RespParser extends StreamDecoder {

@@ -20,7 +20,7 @@ import {
   respError,
   respInteger,
   respSimple,
-  leadingGetKeys,
+  leadingKeys,
   splitInline,
   type RespArgs,
 } from '../../src/wire/resp.js';
@@ -307,53 +307,68 @@ t.test('hold and release in any pattern yield the same commands and error as pla
   t.pass('1000 hold patterns');
 });
 
-// leadingGetKeys: the keys of a chunk's first GETs, for prefetching. Whatever the bytes, the
-// spans it gives are the keys of the first commands the parser hands over, each a GET.
-const getArbitrary = fc
-  .tuple(fc.constantFrom('GET', 'get', 'Get', 'gET'), fc.uint8Array({ maxLength: 40 }))
-  .map(([name, key]) => multibulk([name, Buffer.from(key).toString('latin1')]));
-const getsFirstArbitrary = fc
+// leadingKeys: the keys of a chunk's first GETs and SETs, for prefetching. Whatever the bytes,
+// the spans it gives are the keys of the first commands the parser hands over, each a GET or SET.
+const keyedArbitrary = fc.oneof(
+  fc
+    .tuple(fc.constantFrom('GET', 'get', 'Get', 'gET'), fc.uint8Array({ maxLength: 40 }))
+    .map(([name, key]) => multibulk([name, Buffer.from(key).toString('latin1')])),
+  fc
+    .tuple(fc.constantFrom('SET', 'set', 'sEt'), fc.uint8Array({ maxLength: 40 }), fc.uint8Array({ maxLength: 200 }))
+    .map(([name, key, value]) => multibulk([name, Buffer.from(key).toString('latin1'), Buffer.from(value).toString('latin1')])),
+);
+const keyedFirstArbitrary = fc
   .tuple(
-    fc.array(getArbitrary, { maxLength: 20 }),
-    fc.array(fc.oneof(getArbitrary, multibulkArbitrary, inlineArbitrary), { maxLength: 4 }),
+    fc.array(keyedArbitrary, { maxLength: 20 }),
+    fc.array(fc.oneof(keyedArbitrary, multibulkArbitrary, inlineArbitrary), { maxLength: 4 }),
     fc.oneof(fc.constant(''), fc.string({ unit: 'binary-ascii', maxLength: 20 })),
   )
-  .map(([gets, rest, noise]) => ({ gets: gets.length, bytes: Buffer.from(gets.join('') + rest.join('') + noise, 'latin1') }));
+  .map(([keyed, rest, noise]) => ({ keyed: keyed.length, bytes: Buffer.from(keyed.join('') + rest.join('') + noise, 'latin1') }));
 
 function scanned(bytes: Buffer, max: number): Command {
   const starts = new Int32Array(max);
   const ends = new Int32Array(max);
-  const count = leadingGetKeys(bytes, starts, ends);
+  const count = leadingKeys(bytes, starts, ends);
   return Array.from({ length: count }, (_, i) => bytes.toString('latin1', starts[i], ends[i]));
 }
 
-t.test('leadingGetKeys finds the keys of the leading GETs, up to its room', async (t) => {
-  const pipeline = Buffer.from(multibulk(['GET', 'a']) + multibulk(['get', 'key:1']) + multibulk(['GET', '']) + multibulk(['SET', 'b', '1']) + multibulk(['GET', 'c']));
-  t.same(scanned(pipeline, 8), ['a', 'key:1', ''], 'up to the first other command');
+t.test('leadingKeys finds the keys of the leading GETs and SETs, up to its room', async (t) => {
+  const pipeline = Buffer.from(
+    multibulk(['GET', 'a']) + multibulk(['set', 'key:1', 'value']) + multibulk(['GET', '']) + multibulk(['SET', 'b', '1', 'EX', '9']) + multibulk(['GET', 'c']),
+  );
+  t.same(scanned(pipeline, 8), ['a', 'key:1', ''], 'up to the first other command (a SET with options is one)');
   t.same(scanned(pipeline, 2), ['a', 'key:1'], 'no more than it has room for');
+  t.same(scanned(Buffer.from(multibulk(['DEL', 'a']) + multibulk(['GET', 'b'])), 8), [], 'other commands end it');
   t.same(scanned(Buffer.from('GET a\r\nGET b\r\n'), 8), [], 'inline commands are not scanned');
   t.same(scanned(pipeline.subarray(3), 8), [], 'nothing from a chunk that starts mid-command');
   t.same(scanned(pipeline.subarray(0, 20), 8), ['a'], 'a GET cut short is not taken');
+  t.same(scanned(pipeline.subarray(0, 45), 8), ['a'], 'nor a SET whose value is cut short');
   const long = 'k'.repeat(limits.keyBytesMax + 1);
   t.same(scanned(Buffer.from(multibulk(['GET', long]) + multibulk(['GET', 'a'])), 8), [], 'nor a key longer than a key may be');
   t.same(scanned(Buffer.from('*2\r\n$3\r\nGET\r\n$1\r\nab\r\n'), 8), [], 'nor a key whose length is wrong');
 
-  // The parser hands over, first, a GET of each key found, in order.
-  const parsedFirst = (bytes: Buffer, keys: Command): void =>
+  // The parser hands over, first, a GET or SET of each key found, in order.
+  const parsedFirst = (bytes: Buffer, keys: Command): void => {
+    const first = parse([bytes]).items.slice(0, keys.length);
     deepStrictEqual(
-      parse([bytes]).items.slice(0, keys.length).map((command) => [command[0]!.toLowerCase(), ...command.slice(1)]),
-      keys.map((key) => ['get', key]),
+      first.map((command) => command[1]),
+      keys,
     );
+    for (const command of first) {
+      const name = command[0]!.toLowerCase();
+      deepStrictEqual((name === 'get' && command.length === 2) || (name === 'set' && command.length === 3), true, command.join(' '));
+    }
+  };
   fc.assert(
-    fc.property(getsFirstArbitrary, fc.integer({ min: 1, max: 64 }), ({ gets, bytes }, max) => {
+    fc.property(keyedFirstArbitrary, fc.integer({ min: 1, max: 64 }), ({ keyed, bytes }, max) => {
       const keys = scanned(bytes, max);
-      deepStrictEqual(keys.length >= Math.min(gets, max), true, 'every leading GET, as far as there is room');
+      deepStrictEqual(keys.length >= Math.min(keyed, max), true, 'every leading GET and SET, as far as there is room');
       parsedFirst(bytes, keys);
     }),
     { numRuns: 3000 },
   );
   fc.assert(
-    fc.property(getsFirstArbitrary, fc.nat(), fc.nat(255), ({ bytes }, at, value) => {
+    fc.property(keyedFirstArbitrary, fc.nat(), fc.nat(255), ({ bytes }, at, value) => {
       if (bytes.length > 0) bytes[at % bytes.length] = value;
       parsedFirst(bytes, scanned(bytes, 16));
     }),
