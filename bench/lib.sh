@@ -35,3 +35,41 @@ node_share_options() {
   [ "$share" -ge 1 ] || share=1
   echo "--v8-pool-size=$share"
 }
+
+# Starts a local 3-node dkv cluster: node ids, data directories and logs named $1 1..3 under WORK
+# (stderr in WORK/$1N.log), each node with its share of V8's helper threads. Sets DKV_PORT (the
+# first node's TCP port) and DKV_PORTS, and returns once the first node sees three alive
+# members. Every wait is bounded by START_TIMEOUT_S.
+start_dkv_cluster() {
+  local name=$1 i port pid deadline
+  DKV_PORT=""
+  DKV_PORTS=()
+  for i in 1 2 3; do
+    local cmd=("$ROOT/bin/dkvd" --tcp 0 --udp 0 --data "$WORK/$name$i" --node-id "$name$i")
+    [ "$i" -gt 1 ] && cmd+=(--join "127.0.0.1:$DKV_PORT")
+    echo "+ NODE_OPTIONS=$(node_share_options 3) $(printf '%q ' "${cmd[@]}")"
+    NODE_OPTIONS="$(node_share_options 3)" "${cmd[@]}" >"$WORK/$name$i.out" 2>"$WORK/$name$i.log" &
+    pid=$!
+    PIDS+=("$pid")
+    deadline=$((SECONDS + START_TIMEOUT_S))
+    port=""
+    until [ -n "$port" ]; do
+      # The start line carries the port in "tcp" (a joining node may log before it). The log
+      # may not exist yet: the background shell creates it.
+      port=$(grep -so '"tcp":"127\.0\.0\.1:[0-9]*"' "$WORK/$name$i.log" | head -n 1 | grep -o '[0-9]*"$' | tr -d '"' || true)
+      [ -n "$port" ] && break
+      kill -0 "$pid" 2>/dev/null || { echo "dkvd $name$i exited at start; its log:" >&2; cat "$WORK/$name$i.log" >&2; exit 1; }
+      [ $SECONDS -lt $deadline ] || { echo "dkvd $name$i gave no port after ${START_TIMEOUT_S}s" >&2; exit 1; }
+      sleep 0.1
+    done
+    DKV_PORTS+=("$port")
+    [ "$i" = 1 ] && DKV_PORT=$port
+  done
+  deadline=$((SECONDS + START_TIMEOUT_S))
+  until "$ROOT/bin/dkv-cli" --server "127.0.0.1:$DKV_PORT" ring --json 2>/dev/null |
+    node -e "const r = JSON.parse(require('fs').readFileSync(0, 'utf8')); process.exit(r.members.filter((m) => m.state === 'alive').length === 3 ? 0 : 1)"; do
+    [ $SECONDS -lt $deadline ] || { echo "the dkv cluster did not form within ${START_TIMEOUT_S}s" >&2; exit 1; }
+    sleep 0.2
+  done
+  echo "dkv cluster up on 127.0.0.1:${DKV_PORTS[*]}"
+}

@@ -152,41 +152,7 @@ measure_etcd() { # clients run
 
 # ---- dkv ----------------------------------------------------------------------------------
 
-DKV_PORT=""
-DKV_PORTS=()
-
-# Three dkvd nodes: d1 first, then d2 and d3 joining it; waits until d1's ring has all three alive.
-start_dkv() {
-  local i port
-  for i in 1 2 3; do
-    local cmd=("$ROOT/bin/dkvd" --tcp 0 --udp 0 --data "$WORK/dkv$i" --node-id "d$i")
-    [ "$i" -gt 1 ] && cmd+=(--join "127.0.0.1:$DKV_PORT")
-    echo "+ NODE_OPTIONS=$(node_share_options 3) $(printf '%q ' "${cmd[@]}")"
-    NODE_OPTIONS="$(node_share_options 3)" "${cmd[@]}" >"$WORK/dkv$i.out" 2>"$WORK/dkv$i.log" &
-    local pid=$!
-    PIDS+=("$pid")
-    local deadline=$((SECONDS + START_TIMEOUT_S))
-    port=""
-    until [ -n "$port" ]; do
-      # The start line carries the port in "tcp" (a joining node may log before it). The log
-      # may not exist yet: the background shell creates it.
-      port=$(grep -so '"tcp":"127\.0\.0\.1:[0-9]*"' "$WORK/dkv$i.log" | head -n 1 | grep -o '[0-9]*"$' | tr -d '"' || true)
-      [ -n "$port" ] && break
-      kill -0 "$pid" 2>/dev/null || { echo "dkvd d$i exited at start; its log:" >&2; cat "$WORK/dkv$i.log" >&2; exit 1; }
-      [ $SECONDS -lt $deadline ] || { echo "dkvd d$i gave no port after ${START_TIMEOUT_S}s" >&2; exit 1; }
-      sleep 0.1
-    done
-    DKV_PORTS+=("$port")
-    [ "$i" = 1 ] && DKV_PORT=$port
-  done
-  local deadline=$((SECONDS + START_TIMEOUT_S))
-  until "$ROOT/bin/dkv-cli" --server "127.0.0.1:$DKV_PORT" ring --json 2>/dev/null |
-    node -e "const r = JSON.parse(require('fs').readFileSync(0, 'utf8')); process.exit(r.members.filter((m) => m.state === 'alive').length === 3 ? 0 : 1)"; do
-    [ $SECONDS -lt $deadline ] || { echo "the dkv cluster did not form within ${START_TIMEOUT_S}s" >&2; exit 1; }
-    sleep 0.2
-  done
-  echo "dkv cluster up on 127.0.0.1:${DKV_PORTS[*]}"
-}
+# Three dkvd nodes (start_dkv_cluster in lib.sh): dkv1 first, then dkv2 and dkv3 joining it.
 
 # One dkv measurement at the same number of puts in flight as etcd's clients.
 measure_dkv() { # clients run
@@ -205,7 +171,7 @@ measure_dkv() { # clients run
   tail -n 1 "$RESULTS" | awk -F, '{ printf "    %10.0f puts/s  p50 %.2f ms  p99 %.2f ms  server CPU %s µs/put  client CPU %s µs/put  %s errors\n", $3, $4 / 1000, $5 / 1000, $6, $8, $7 }'
 }
 
-[ "$DKV" = 1 ] && start_dkv
+[ "$DKV" = 1 ] && start_dkv_cluster dkv
 
 # ---- measuring ----------------------------------------------------------------------------
 

@@ -27,29 +27,8 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh" ycsb
 cd "$ROOT"
 npm run build --silent
 
-PORT=""
-for i in 1 2 3; do
-  cmd=(./bin/dkvd --tcp 0 --udp 0 --data "$WORK/n$i" --node-id "n$i")
-  [ "$i" -gt 1 ] && cmd+=(--join "127.0.0.1:$PORT")
-  NODE_OPTIONS="$(node_share_options 3)" "${cmd[@]}" 2>"$WORK/n$i.log" &
-  PIDS+=($!)
-  deadline=$((SECONDS + START_TIMEOUT_S))
-  port=""
-  until [ -n "$port" ]; do
-    # The start line carries the port in "tcp" (a joining node may log before it).
-    port=$(grep -o '"tcp":"127\.0\.0\.1:[0-9]*"' "$WORK/n$i.log" | head -n 1 | grep -o '[0-9]*"$' | tr -d '"' || true)
-    [ -n "$port" ] && break
-    [ $SECONDS -lt $deadline ] || { echo "dkvd n$i did not start; its log:" >&2; cat "$WORK/n$i.log" >&2; exit 1; }
-    sleep 0.1
-  done
-  [ "$i" = 1 ] && PORT=$port
-done
-deadline=$((SECONDS + START_TIMEOUT_S))
-until ./bin/dkv-cli --server "127.0.0.1:$PORT" ring --json 2>/dev/null |
-  node -e "const r = JSON.parse(require('fs').readFileSync(0, 'utf8')); process.exit(r.members.filter((m) => m.state === 'alive').length === 3 ? 0 : 1)"; do
-  [ $SECONDS -lt $deadline ] || { echo "the cluster did not form" >&2; exit 1; }
-  sleep 0.2
-done
+start_dkv_cluster n
+PORT=$DKV_PORT
 echo "3-node cluster on 127.0.0.1 (first node tcp $PORT); N=3 R=2 W=2; nodes run with NODE_OPTIONS=$(node_share_options 3)"
 
 bench() { # name read-ratio connections pipeline preload(yes|no) -> json file
