@@ -8,6 +8,9 @@ import { assert } from '../lib/assert.js';
 export interface PendingWrite {
   readonly storeKey: Buffer;
   readonly record: Buffer;
+  // Set once a newer write of the key has taken this one's place: then it is in the index no
+  // more, and whoever holds it knows without a lookup.
+  superseded: boolean;
 }
 
 export class PendingWrites {
@@ -37,6 +40,7 @@ export class PendingWrites {
     }
     for (let i = 0; i < slot.length; i++) {
       if (sameKey(slot[i]!.storeKey, entry.storeKey)) {
+        slot[i]!.superseded = true;
         slot[i] = entry;
         return;
       }
@@ -46,11 +50,12 @@ export class PendingWrites {
   }
 
   isNewest(entry: PendingWrite): boolean {
-    return this.get(entry.storeKey) === entry;
+    return !entry.superseded && this.get(entry.storeKey) === entry;
   }
 
   // Removes `entry` if it is still the newest write of its key.
   deleteIfNewest(entry: PendingWrite): void {
+    if (entry.superseded) return;
     const id = slotOf(entry.storeKey);
     const slot = this.slots.get(id);
     if (slot === undefined) return;

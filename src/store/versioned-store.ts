@@ -268,7 +268,7 @@ export class VersionedStore {
   // promise of its own per write (together 900 bytes of heap per RESP SET, measured).
   private persist(storeKey: Buffer, record: Buffer, liveDelta: number): Promise<void> {
     assert(record[0] === RECORD_FORMAT, 'a record starts with its format');
-    const entry: PendingWrite = { storeKey, record };
+    const entry: PendingWrite = { storeKey, record, superseded: false };
     // Reads find the write in the cache, or among the pending ones until the engine has it.
     this.cache?.put(storeKey, record);
     this.pending.set(entry);
@@ -305,7 +305,9 @@ export class VersionedStore {
     for (let i = 0; i < writes.length; i++) {
       if (i > 0 && i % limits.storeCommitSlice === 0) await new Promise(setImmediate);
       const entry = writes[i]!;
-      if (!this.pending.isNewest(entry)) continue;
+      // A batch's writes are in the pending index until they are committed, unless a newer
+      // write of the key took their place.
+      if (entry.superseded) continue;
       // lmdb answers every put of one transaction with the same promise.
       const committed = this.engine.putRecord(entry.storeKey, entry.record);
       if (committed !== last) commits.push(committed);

@@ -1,4 +1,5 @@
-// The pending-write index against a plain Map of string keys, on random operations.
+// The pending-write index against a plain Map of string keys, on random operations; an entry a
+// newer write of its key replaced is marked superseded.
 import fc from 'fast-check';
 import t from 'tap';
 import { PendingWrites, type PendingWrite } from '../../src/store/pending-writes.js';
@@ -14,9 +15,11 @@ t.test('behaves like a Map keyed by the whole key', async (t) => {
       for (const [kind, k] of ops) {
         const name = k.toString('hex');
         if (kind === 'set') {
-          const entry = { storeKey: k, record: Buffer.from(name) };
+          const entry = { storeKey: k, record: Buffer.from(name), superseded: false };
+          const older = model.get(name);
           index.set(entry);
           model.set(name, entry);
+          if (older !== undefined && (!older.superseded || index.isNewest(older))) return false;
         } else {
           const entry = model.get(name);
           if (entry !== undefined) {
@@ -27,7 +30,7 @@ t.test('behaves like a Map keyed by the whole key', async (t) => {
         if (index.size !== model.size) return false;
       }
       for (const [name, entry] of model) {
-        if (index.get(Buffer.from(name, 'hex')) !== entry || !index.isNewest(entry)) return false;
+        if (index.get(Buffer.from(name, 'hex')) !== entry || !index.isNewest(entry) || entry.superseded) return false;
       }
       return true;
     }),
@@ -38,11 +41,13 @@ t.test('behaves like a Map keyed by the whole key', async (t) => {
 
 t.test('an older entry of a key is not deleted in place of the newer', async (t) => {
   const index = new PendingWrites();
-  const old = { storeKey: Buffer.from('abcdk'), record: Buffer.from('1') };
-  const newer = { storeKey: Buffer.from('abcdk'), record: Buffer.from('2') };
+  const old = { storeKey: Buffer.from('abcdk'), record: Buffer.from('1'), superseded: false };
+  const newer = { storeKey: Buffer.from('abcdk'), record: Buffer.from('2'), superseded: false };
   index.set(old);
   index.set(newer);
   index.deleteIfNewest(old);
   t.equal(index.get(Buffer.from('abcdk')), newer);
   t.equal(index.size, 1);
+  t.ok(old.superseded, 'the older entry knows it was replaced');
+  t.notOk(newer.superseded);
 });
