@@ -267,6 +267,13 @@ export class Coordinator {
     else this.stats.quorumFailures++;
   }
 
+  // A replica's REPLICA_PUT of key bytes[keyStart, keyEnd) and versions bytes[start, end) without
+  // a hint, when the versions supersede this node's (VersionedStore.mergeInPlace); undefined,
+  // having done nothing, when the request must be decoded and go to replicaPut().
+  replicaPutInPlace(bytes: Uint8Array, keyStart: number, keyEnd: number, start: number, end: number): Promise<void> | undefined {
+    return this.store.mergeInPlace(bytes, keyStart, keyEnd, bytes, start, end);
+  }
+
   // A replica's REPLICA_PUT: a hint for another replica, or a merge into this node's copy.
   async replicaPut(key: Uint8Array, versions: Versioned, hintFor: string | undefined, body?: Uint8Array): Promise<void> {
     if (hintFor !== undefined && hintFor !== this.view.selfId) await this.hints.hold(hintFor, key, versions);

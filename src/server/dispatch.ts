@@ -19,6 +19,7 @@ import {
   encodeBodyShared,
   NOT_FOUND_REPLY,
   readGetKeyInPlace,
+  readReplicaPutInPlace,
   type Span,
 } from '../wire/messages.js';
 import { assert } from '../lib/assert.js';
@@ -35,6 +36,7 @@ const prefetchEnds = new Int32Array(limits.readPrefetchKeysMax);
 export class NativeSession implements Session, FrameSink {
   private readonly decoder = new FrameDecoder(this);
   private readonly keySpan: Span = { start: 0, end: 0 };
+  private readonly versionsSpan: Span = { start: 0, end: 0 };
 
   constructor(
     private readonly connection: Connection,
@@ -93,6 +95,15 @@ export class NativeSession implements Session, FrameSink {
       throw new DkvError('UNKNOWN_OPCODE', `opcode 0x${opcode.toString(16)} is unknown`);
     }
     service.stats.countRequest(name);
+    if (opcode === Opcode.REPLICA_PUT && readReplicaPutInPlace(bytes, start, end, this.keySpan, this.versionsSpan)) {
+      const key = this.keySpan;
+      const versions = this.versionsSpan;
+      const merged = service.coordinator.replicaPutInPlace(bytes, key.start, key.end, versions.start, versions.end);
+      if (merged !== undefined) {
+        this.later(opcode, requestId, merged, () => EMPTY_MAP);
+        return;
+      }
+    }
     const body = decodeBody(bytes, start, end);
     switch (opcode) {
       case Opcode.HELLO:

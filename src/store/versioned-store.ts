@@ -25,6 +25,7 @@ import { overwrite } from './overwrite.js';
 import { PendingWrites, type PendingWrite } from './pending-writes.js';
 import type { RecordCache, RecordCacheStats } from './record-cache.js';
 import type { WalStats, WriteAheadLog } from './wal.js';
+import { VersionsScan } from '../wire/versions-scan.js';
 
 export const RECORD_FORMAT = 1;
 export const RECORD_HEADER_BYTES = 2;
@@ -55,6 +56,9 @@ export class VersionedStore {
   private liveKeyCount = 0;
   // prefetchReads()'s tags.
   private readonly prefetchTags = new Int32Array(limits.readPrefetchKeysMax);
+  // mergeInPlace()'s readings of the incoming and the current versions.
+  private readonly incomingScan = new VersionsScan();
+  private readonly currentScan = new VersionsScan();
   // Set when the engine failed to commit: what it holds is behind the log from then on, so the
   // store refuses writes (the log replays them at the next start).
   private failure: Error | null = null;
@@ -248,6 +252,30 @@ export class VersionedStore {
       record = encodeRecord(merged);
     }
     await this.persist(storeKey, record, Number(live) - Number(existed));
+  }
+
+  // merge() for the usual case, without decoding: the versions body bytes[start, end) (a GET reply
+  // body, as REPLICA_PUT carries it) supersedes what this node holds for key bytes[keyStart,
+  // keyEnd), or it holds nothing. Then the body becomes the key's record as it is, and the
+  // promise resolves once that is durable. Returns undefined, having changed nothing, for any
+  // other case (siblings to merge, a layout VersionsScan does not read): the caller decodes and
+  // calls merge(). Decoding both sides was most of a replica's work per write.
+  mergeInPlace(keyBytes: Uint8Array, keyStart: number, keyEnd: number, bytes: Uint8Array, start: number, end: number): Promise<void> | undefined {
+    this.checkHealthy();
+    const incoming = this.incomingScan;
+    if (!incoming.scan(bytes, start, end)) return undefined;
+    const storeKey = this.storeKey(keyBytes, keyStart, keyEnd);
+    const current = this.currentRecord(storeKey);
+    if (current !== undefined) {
+      if (current[0] !== RECORD_FORMAT || !this.currentScan.scan(current, RECORD_HEADER_BYTES, current.length)) return undefined;
+      if (!incoming.supersedes(this.currentScan)) return undefined;
+    }
+    const existed = current !== undefined && !recordIsTombstone(current);
+    const record = Buffer.allocUnsafe(RECORD_HEADER_BYTES + end - start);
+    record[0] = RECORD_FORMAT;
+    record[1] = incoming.live ? 0 : RecordFlag.TOMBSTONE;
+    record.set(bytes.subarray(start, end), RECORD_HEADER_BYTES);
+    return this.persist(Buffer.from(storeKey), record, Number(incoming.live) - Number(existed));
   }
 
   // The record a write builds on: as readRecord finds it, except that a miss does not fill the

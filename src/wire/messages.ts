@@ -3,7 +3,7 @@
 // BAD_REQUEST, KEY_TOO_LARGE, VALUE_TOO_LARGE or TOO_MANY_KEYS. Pure.
 
 import { Decoder, Encoder } from '@msgpack/msgpack';
-import { u16be } from '../lib/bytes.js';
+import { u16be, u32be } from '../lib/bytes.js';
 import { DkvError } from '../lib/errors.js';
 import { limits } from '../lib/limits.js';
 import type { Clock, Sibling, Versioned } from '../version/dvv.js';
@@ -449,6 +449,39 @@ export function readGetKeyInPlace(bytes: Uint8Array, start: number, end: number,
   span.start = keyStart;
   span.end = end;
   return true;
+}
+
+// The hot path of REPLICA_PUT: a body that is exactly {"key": bin, "versions": bin}, as
+// coordinators send it, is read in place: the key's span goes to `key`, the versions' to
+// `versions`. Anything else (a hint, str keys, other layouts) returns false and is decoded.
+export function readReplicaPutInPlace(bytes: Uint8Array, start: number, end: number, key: Span, versions: Span): boolean {
+  // fixmap of two entries, fixstr "key"
+  if (end - start < 7 || bytes[start] !== 0x82 || bytes[start + 1] !== 0xa3 || bytes[start + 2] !== 0x6b || bytes[start + 3] !== 0x65 || bytes[start + 4] !== 0x79) {
+    return false;
+  }
+  const afterKey = readBinInPlace(bytes, start + 5, end, key);
+  if (afterKey < 0 || key.end - key.start > limits.keyBytesMax) return false;
+  if (afterKey + VERSIONS_NAME.length > end) return false;
+  for (let i = 0; i < VERSIONS_NAME.length; i++) if (bytes[afterKey + i] !== VERSIONS_NAME[i]) return false;
+  return readBinInPlace(bytes, afterKey + VERSIONS_NAME.length, end, versions) === end;
+}
+
+// fixstr "versions"
+const VERSIONS_NAME = [0xa8, 0x76, 0x65, 0x72, 0x73, 0x69, 0x6f, 0x6e, 0x73];
+
+// A bin 8, 16 or 32 at `at`, before `end`: its data's span goes to `span`; returns the offset
+// after it, or -1.
+function readBinInPlace(bytes: Uint8Array, at: number, end: number, span: Span): number {
+  if (at >= end) return -1;
+  const tag = bytes[at]!;
+  const lengthBytes = tag === 0xc4 ? 1 : tag === 0xc5 ? 2 : tag === 0xc6 ? 4 : 0;
+  if (lengthBytes === 0 || at + 1 + lengthBytes > end) return -1;
+  const length = lengthBytes === 1 ? bytes[at + 1]! : lengthBytes === 2 ? u16be(bytes, at + 1) : u32be(bytes, at + 1);
+  const dataStart = at + 1 + lengthBytes;
+  if (dataStart + length > end) return -1;
+  span.start = dataStart;
+  span.end = dataStart + length;
+  return span.end;
 }
 
 // The hot path of RESP GET: a GET reply body (as the store keeps it) whose `values` is one bin,
