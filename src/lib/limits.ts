@@ -44,21 +44,28 @@ export const limits = {
   // nested one-element arrays decode into gigabytes of objects.
   bodyDepthMax: 8,
   // Writes durable in the log but not yet committed to lmdb. Past this, the batch is committed at
-  // once and its writers wait for it: the pending map is memory.
-  storePendingWritesMax: 50_000,
+  // once and its writers wait for it: the pending map is memory (about 400 bytes a write with a
+  // 100-byte value, so 48 MB at the bound), and the log segments they are in are kept.
+  storePendingWritesMax: 120_000,
   // How long acknowledged writes wait to be committed to lmdb together. lmdb rewrites a whole
   // 4 KiB page for every key it changes, and its background syncs compete with the log's for the
   // disk (at 20 ms, each commit of ~700 random keys rewrites ~700 pages). With redis-benchmark SET,
   // 50 clients, 100k keys: pipeline 1 went 31k -> 36k -> 40k/s and pipeline 16 90k -> 111k ->
-  // 122k/s for 20 -> 200 -> 1000 ms. Reads find waiting writes in memory meanwhile, and
+  // 122k/s for 20 -> 200 -> 1000 ms. Later (2026-11-22), with the batch bound below at 60,000:
+  // 3 nodes, writes only, 51 in flight: 31.0k / 31.7k puts/s at 1000 ms, 32.7k / 32.4k at 3000.
+  // Reads find waiting writes in the read cache or the pending index meanwhile, and
   // storePendingWritesMax bounds them.
-  storeCommitDelayMs: 1000,
+  storeCommitDelayMs: 3000,
   // ... or sooner, once this many wait: handing lmdb a batch costs the main thread about 2 us a
   // write, while every commit rewrites a page per changed key (with 100k keys, a batch of a few
   // thousand random keys rewrites most of the data file). redis-benchmark SET, 100k keys:
-  // batches of up to 50,000 gave p99 106 ms at pipeline 16; 5,000 gave 95-102k/s, p99 18-25 ms
-  // (pipeline 1: 37k/s); 20,000 gave 138-147k/s, p99 20-25 ms (pipeline 1: 42-43k/s).
-  storeCommitBatchMax: 20000,
+  // batches of up to 50,000 gave p99 106 ms at pipeline 16 (before commits went in slices);
+  // 5,000 gave 95-102k/s, p99 18-25 ms (pipeline 1: 37k/s); 20,000 gave 138-147k/s, p99 20-25 ms
+  // (pipeline 1: 42-43k/s). Against 20,000 on 2026-11-22, alternating, 60,000 (with the pending
+  // bound at 120,000 and the delay at 3 s) gave 174k-187k SETs/s at pipeline 16 against
+  // 158k-176k, and 3 nodes with 51 puts in flight 32.4k-32.7k puts/s against 29.3k-30.6k:
+  // fewer commits rewrite fewer pages, and lmdb's flushes leave the disk to the log's syncs.
+  storeCommitBatchMax: 60_000,
   // The read cache's size unless dkvd's --cache-mb says (record-cache.ts): 100k keys of 100-byte
   // values take about 17 MiB of it.
   cacheBytesDefault: 64 * MiB,

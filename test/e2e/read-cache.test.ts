@@ -10,7 +10,7 @@ t.teardown(() => removeDir(dataDir));
 
 const stat = async (client: DkvClient, field: string): Promise<number> => Number((await client.stats())[field]);
 
-// lmdb gets the pending writes within about a second (storeCommitDelayMs).
+// lmdb gets the pending writes within a few seconds (storeCommitDelayMs).
 const untilCommitted = (client: DkvClient): Promise<void> =>
   until('the pending writes reach lmdb', async () => (await stat(client, 'pendingWrites')) === 0, 10_000);
 
