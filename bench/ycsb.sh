@@ -69,7 +69,7 @@ done
 HALF_TARGET=$(awk -v m="${OPS[B]}" 'BEGIN { printf "%.0f", m / 2 }')
 HALF_PIPELINE=""
 best=""
-for depth in 4 8 10 12 16 24; do
+for depth in 4 8 10 12 14 16 20 24; do
   [ "$depth" -le "$PIPELINE" ] || continue
   probe=$(DURATION=4 bench "Bprobe-$depth" 0.95 "$CONNECTIONS" "$depth" no | cut -d, -f1)
   echo "  B probe at $depth in flight per connection: $probe ops/s (half of the maximum: $HALF_TARGET)"
