@@ -20,12 +20,12 @@ import {
   getReplyOf,
   versionedFromReply,
 } from '../wire/messages.js';
+import { VersionsScan } from '../wire/versions-scan.js';
 import type { StorageEngine } from './engine.js';
 import { overwrite } from './overwrite.js';
 import { PendingWrites, type PendingWrite } from './pending-writes.js';
 import type { RecordCache, RecordCacheStats } from './record-cache.js';
 import type { WalStats, WriteAheadLog } from './wal.js';
-import { VersionsScan } from '../wire/versions-scan.js';
 
 export const RECORD_FORMAT = 1;
 export const RECORD_HEADER_BYTES = 2;
@@ -133,8 +133,9 @@ export class VersionedStore {
   // and a read files one only when no write of the key is pending): a read of a key written in
   // the last second then skips the pending index, a hash-map lookup that misses the processor's
   // caches at every step (redis-benchmark GETs at pipeline 16 right after 100k SETs: 463k/s
-  // with the pending index first, 571-610k/s with the cache first). This is the GET hot path: with no write in flight it allocates nothing. A read may see
-  // a write that is still in flight; it always sees every acknowledged one.
+  // with the pending index first, 571-610k/s with the cache first). This is the GET hot path:
+  // with no write in flight it allocates nothing. A read may see a write that is still in
+  // flight; it always sees every acknowledged one.
   readRecord(bytes: Uint8Array, start: number, end: number): Buffer | undefined {
     const key = this.storeKey(bytes, start, end);
     const cache = this.cache;
