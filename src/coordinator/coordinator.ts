@@ -271,7 +271,7 @@ export class Coordinator {
   // a hint, when the versions supersede this node's (VersionedStore.mergeInPlace); undefined,
   // having done nothing, when the request must be decoded and go to replicaPut().
   replicaPutInPlace(bytes: Uint8Array, keyStart: number, keyEnd: number, start: number, end: number): Promise<void> | undefined {
-    return this.store.mergeInPlace(bytes, keyStart, keyEnd, bytes, start, end);
+    return this.store.mergeInPlace(bytes, keyStart, keyEnd, start, end);
   }
 
   // A replica's REPLICA_PUT: a hint for another replica, or a merge into this node's copy.

@@ -29,10 +29,6 @@ import type { Service } from './service.js';
 
 const NOT_FOUND = Buffer.from(NOT_FOUND_REPLY);
 
-// Where push() finds the keys of a chunk's GET frames (used within the call only).
-const prefetchStarts = new Int32Array(limits.readPrefetchKeysMax);
-const prefetchEnds = new Int32Array(limits.readPrefetchKeysMax);
-
 export class NativeSession implements Session, FrameSink {
   private readonly decoder = new FrameDecoder(this);
   private readonly keySpan: Span = { start: 0, end: 0 };
@@ -47,11 +43,7 @@ export class NativeSession implements Session, FrameSink {
     // Pipelined GETs (a client's, or replica reads from a coordinator): warm what their reads
     // will touch, together, before the decoder hands them over one by one (RecordCache.prefetch).
     // Only a chunk that starts at a frame is scanned.
-    const store = this.service.store;
-    if (store.prefetchesReads && this.decoder.bufferedBytes === 0) {
-      const count = getFrameKeys(chunk, prefetchStarts, prefetchEnds);
-      if (count > 1) store.prefetchReads(chunk, prefetchStarts, prefetchEnds, count);
-    }
+    if (this.decoder.bufferedBytes === 0) this.service.store.prefetchReads(chunk, getFrameKeys);
     this.decoder.push(chunk);
   }
 

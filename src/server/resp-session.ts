@@ -44,10 +44,6 @@ const SET = Buffer.from('set');
 const MGET = Buffer.from('mget');
 const EXISTS = Buffer.from('exists');
 
-// Where push() finds the keys of a chunk's leading GETs and SETs (used within the call only).
-const prefetchStarts = new Int32Array(limits.readPrefetchKeysMax);
-const prefetchEnds = new Int32Array(limits.readPrefetchKeysMax);
-
 const okReply = (): Buffer => RESP_OK;
 
 export class RespSession implements Session, RespSink {
@@ -94,11 +90,7 @@ export class RespSession implements Session, RespSink {
     // A pipeline of GETs or SETs on one node: warm what their reads (a SET's of the record it
     // builds on) will touch, together, before the parser hands them over one by one. Only a
     // chunk that starts at a command is scanned.
-    const store = this.service.store;
-    if (store.prefetchesReads && this.service.cluster.size === 1 && this.parser.bufferedBytes === 0) {
-      const count = leadingKeys(chunk, prefetchStarts, prefetchEnds);
-      if (count > 1) store.prefetchReads(chunk, prefetchStarts, prefetchEnds, count);
-    }
+    if (this.service.cluster.size === 1 && this.parser.bufferedBytes === 0) this.service.store.prefetchReads(chunk, leadingKeys);
     this.parser.push(chunk);
   }
 

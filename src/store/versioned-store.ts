@@ -54,7 +54,9 @@ export class VersionedStore {
   // One reusable store-key buffer per key length, so a read builds its key without allocating.
   private readonly keyScratch: Buffer[] = [];
   private liveKeyCount = 0;
-  // prefetchReads()'s tags.
+  // prefetchReads()'s keys and their tags.
+  private readonly prefetchStarts = new Int32Array(limits.readPrefetchKeysMax);
+  private readonly prefetchEnds = new Int32Array(limits.readPrefetchKeysMax);
   private readonly prefetchTags = new Int32Array(limits.readPrefetchKeysMax);
   // mergeInPlace()'s readings of the incoming and the current versions.
   private readonly incomingScan = new VersionsScan();
@@ -152,20 +154,21 @@ export class VersionedStore {
     return record;
   }
 
-  // Whether prefetchReads() does anything: only a read cache is prefetched.
-  get prefetchesReads(): boolean {
-    return this.cache !== null;
-  }
-
-  // Warms the memory that reads of the keys bytes[starts[i], ends[i]), i < count, will touch, all
-  // at once (RecordCache.prefetch): for a pipeline of GETs that arrived together. A hint only.
-  prefetchReads(bytes: Uint8Array, starts: Int32Array, ends: Int32Array, count: number): void {
+  // Warms the memory that reads of the keys `findKeys` finds in `bytes` will touch, all at once
+  // (RecordCache.prefetch): for a pipeline of requests that arrived together. `findKeys` writes
+  // key i's span to starts[i], ends[i] and returns how many it found (at most starts.length), as
+  // leadingKeys (RESP) and getFrameKeys (native frames) do. A hint only; without a read cache,
+  // nothing is scanned.
+  prefetchReads(bytes: Uint8Array, findKeys: (bytes: Uint8Array, starts: Int32Array, ends: Int32Array) => number): void {
     const cache = this.cache;
     if (cache === null) return;
+    const starts = this.prefetchStarts;
+    const ends = this.prefetchEnds;
+    const count = findKeys(bytes, starts, ends);
+    if (count < 2) return;
     const tags = this.prefetchTags;
-    const n = Math.min(count, tags.length);
-    for (let i = 0; i < n; i++) tags[i] = tokenHigh32(bytes, starts[i]!, ends[i]!);
-    cache.prefetch(tags, n);
+    for (let i = 0; i < count; i++) tags[i] = tokenHigh32(bytes, starts[i]!, ends[i]!);
+    cache.prefetch(tags, count);
   }
 
   read(key: Uint8Array): Versioned | undefined {
@@ -243,10 +246,7 @@ export class VersionedStore {
     let live: boolean;
     if (incomingBody !== undefined && (current === undefined || supersedes(incoming, current))) {
       live = !isTombstone(incoming);
-      record = Buffer.allocUnsafe(RECORD_HEADER_BYTES + incomingBody.length);
-      record[0] = RECORD_FORMAT;
-      record[1] = live ? 0 : RecordFlag.TOMBSTONE;
-      record.set(incomingBody, RECORD_HEADER_BYTES);
+      record = recordOfBody(incomingBody, 0, incomingBody.length, live);
     } else {
       const merged = mergeVersions(current, incoming)!;
       live = !isTombstone(merged);
@@ -256,26 +256,23 @@ export class VersionedStore {
   }
 
   // merge() for the usual case, without decoding: the versions body bytes[start, end) (a GET reply
-  // body, as REPLICA_PUT carries it) supersedes what this node holds for key bytes[keyStart,
-  // keyEnd), or it holds nothing. Then the body becomes the key's record as it is, and the
+  // body, as REPLICA_PUT carries it) supersedes what this node holds for the key bytes[keyStart,
+  // keyEnd) of the same request, or it holds nothing. Then the body becomes the key's record as it is, and the
   // promise resolves once that is durable. Returns undefined, having changed nothing, for any
   // other case (siblings to merge, a layout VersionsScan does not read): the caller decodes and
   // calls merge(). Decoding both sides was most of a replica's work per write.
-  mergeInPlace(keyBytes: Uint8Array, keyStart: number, keyEnd: number, bytes: Uint8Array, start: number, end: number): Promise<void> | undefined {
+  mergeInPlace(bytes: Uint8Array, keyStart: number, keyEnd: number, start: number, end: number): Promise<void> | undefined {
     this.checkHealthy();
     const incoming = this.incomingScan;
     if (!incoming.scan(bytes, start, end)) return undefined;
-    const storeKey = this.storeKey(keyBytes, keyStart, keyEnd);
+    const storeKey = this.storeKey(bytes, keyStart, keyEnd);
     const current = this.currentRecord(storeKey);
     if (current !== undefined) {
       if (current[0] !== RECORD_FORMAT || !this.currentScan.scan(current, RECORD_HEADER_BYTES, current.length)) return undefined;
       if (!incoming.supersedes(this.currentScan)) return undefined;
     }
     const existed = current !== undefined && !recordIsTombstone(current);
-    const record = Buffer.allocUnsafe(RECORD_HEADER_BYTES + end - start);
-    record[0] = RECORD_FORMAT;
-    record[1] = incoming.live ? 0 : RecordFlag.TOMBSTONE;
-    record.set(bytes.subarray(start, end), RECORD_HEADER_BYTES);
+    const record = recordOfBody(bytes, start, end, incoming.live);
     return this.persist(Buffer.from(storeKey), record, Number(incoming.live) - Number(existed));
   }
 
@@ -362,6 +359,15 @@ export class VersionedStore {
     await this.commitPending();
   }
 
+}
+
+// The record of versions whose GET reply body is bytes[start, end), stored as it is.
+function recordOfBody(bytes: Uint8Array, start: number, end: number, live: boolean): Buffer {
+  const record = Buffer.allocUnsafe(RECORD_HEADER_BYTES + end - start);
+  record[0] = RECORD_FORMAT;
+  record[1] = live ? 0 : RecordFlag.TOMBSTONE;
+  record.set(bytes.subarray(start, end), RECORD_HEADER_BYTES);
+  return record;
 }
 
 export function encodeRecord(value: Versioned): Buffer {

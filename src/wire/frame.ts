@@ -11,6 +11,7 @@
 
 import { assert } from '../lib/assert.js';
 import { DkvError } from '../lib/errors.js';
+import { u32be } from '../lib/bytes.js';
 import { limits } from '../lib/limits.js';
 import { StreamDecoder } from './stream-decoder.js';
 import {
@@ -34,7 +35,7 @@ export function getFrameKeys(bytes: Uint8Array, starts: Int32Array, ends: Int32A
   let count = 0;
   let at = 0;
   while (count < starts.length && at + FRAME_HEADER_BYTES <= bytes.length) {
-    const length = ((bytes[at]! << 24) | (bytes[at + 1]! << 16) | (bytes[at + 2]! << 8) | bytes[at + 3]!) >>> 0;
+    const length = u32be(bytes, at);
     const frameEnd = at + FRAME_LENGTH_BYTES + length;
     if (length < FRAME_LENGTH_MIN || length > limits.frameBytesMax || frameEnd > bytes.length || bytes[at + 4] !== PROTOCOL_VERSION) break;
     const opcode = bytes[at + 5];

@@ -471,7 +471,7 @@ const VERSIONS_NAME = [0xa8, 0x76, 0x65, 0x72, 0x73, 0x69, 0x6f, 0x6e, 0x73];
 
 // A bin 8, 16 or 32 at `at`, before `end`: its data's span goes to `span`; returns the offset
 // after it, or -1.
-function readBinInPlace(bytes: Uint8Array, at: number, end: number, span: Span): number {
+export function readBinInPlace(bytes: Uint8Array, at: number, end: number, span: Span): number {
   if (at >= end) return -1;
   const tag = bytes[at]!;
   const lengthBytes = tag === 0xc4 ? 1 : tag === 0xc5 ? 2 : tag === 0xc6 ? 4 : 0;

@@ -12,6 +12,7 @@
 
 import { u16be, u32be } from '../lib/bytes.js';
 import { limits } from '../lib/limits.js';
+import { readBinInPlace, type Span } from './messages.js';
 
 // msgpack: fixmap(3), fixstr "values"
 const VALUES_KEY = [0x83, 0xa6, 0x76, 0x61, 0x6c, 0x75, 0x65, 0x73];
@@ -39,6 +40,7 @@ export class VersionsScan {
   live = false;
   private at = 0;
   private end = 0;
+  private readonly span: Span = { start: 0, end: 0 };
 
   // Reads bytes[start, end) as a whole versions body; false if it is not one in the layout above.
   scan(bytes: Uint8Array, start: number, end: number): boolean {
@@ -51,27 +53,22 @@ export class VersionsScan {
     if (!this.literal(VALUES_KEY)) return false;
     const values = this.arrayHeader();
     if (values < 0 || values > SIBLINGS_MAX) return false;
+    const span = this.span;
     for (let i = 0; i < values; i++) {
-      if (this.at >= end) return false;
-      const tag = bytes[this.at++]!;
-      if (tag === 0xc0) continue;
-      const lengthBytes = tag === 0xc4 ? 1 : tag === 0xc5 ? 2 : tag === 0xc6 ? 4 : 0;
-      if (lengthBytes === 0 || this.at + lengthBytes > end) return false;
-      const length = lengthBytes === 1 ? bytes[this.at]! : lengthBytes === 2 ? u16be(bytes, this.at) : u32be(bytes, this.at);
-      this.at += lengthBytes;
-      if (length > limits.valueBytesMax || this.at + length > end) return false;
-      this.at += length;
+      if (this.at < end && bytes[this.at] === 0xc0) {
+        this.at++;
+        continue;
+      }
+      this.at = readBinInPlace(bytes, this.at, end, span);
+      if (this.at < 0 || span.end - span.start > limits.valueBytesMax) return false;
       this.live = true;
     }
     if (!this.literal(CONTEXT_KEY)) return false;
-    // context: bin 8 or 16 holding the clock, which must fill it exactly
-    const contextTag = bytes[this.at];
-    const contextLengthBytes = contextTag === 0xc4 ? 1 : contextTag === 0xc5 ? 2 : 0;
-    if (contextLengthBytes === 0 || this.at + 1 + contextLengthBytes > end) return false;
-    const contextBytes = contextLengthBytes === 1 ? bytes[this.at + 1]! : u16be(bytes, this.at + 1);
-    this.at += 1 + contextLengthBytes;
-    const contextEnd = this.at + contextBytes;
-    if (contextEnd > end) return false;
+    // context: a bin holding the clock, which must fill it exactly
+    this.at = readBinInPlace(bytes, this.at, end, span);
+    if (this.at < 0) return false;
+    const contextEnd = this.at;
+    this.at = span.start;
     const entries = this.arrayHeader();
     if (entries < 0 || entries > CLOCK_ENTRIES_MAX) return false;
     for (let i = 0; i < entries; i++) {

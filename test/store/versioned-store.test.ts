@@ -187,7 +187,11 @@ t.test('with a log and a small read cache: every read sees the newest acknowledg
       starts[i] = at;
       ends[i] = at + `key${ks[i]}`.length;
     }
-    store.prefetchReads(bytes, starts, ends, ks.length);
+    store.prefetchReads(bytes, (_, into, intoEnds) => {
+      into.set(starts);
+      intoEnds.set(ends);
+      return ks.length;
+    });
   };
   for (let round = 0; round < 40; round++) {
     const writes: Array<Promise<unknown>> = [];

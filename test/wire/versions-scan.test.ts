@@ -142,7 +142,7 @@ t.test('replica merges through mergeInPlace leave what merge() leaves', async (t
         const key = Buffer.from(`key${k}`);
         const body = bodyOf(v);
         const wire = Buffer.concat([Buffer.from('xx'), key, body]);
-        const merged = fast.mergeInPlace(wire, 2, 2 + key.length, wire, 2 + key.length, wire.length);
+        const merged = fast.mergeInPlace(wire, 2, 2 + key.length, 2 + key.length, wire.length);
         if (merged === undefined) await fast.merge(key, v, body);
         else {
           inPlace++;
