@@ -16,7 +16,8 @@
 // an entry is still in the arena while its position is at most one arena length behind the end.
 //
 // The store keeps the cache exact: every write files its key's new record here as it becomes the
-// key's newest, and a read files what the engine returned only when no write of the key waits.
+// key's newest, and a read files what the engine returned (an empty record when it had none) only
+// when no write of the key waits.
 // So whatever the cache holds for a key is its newest record, and the store asks it first, even
 // before its writes in flight; and the next write of a key finds its current record here
 // instead of in lmdb.

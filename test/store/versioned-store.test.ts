@@ -223,3 +223,32 @@ t.test('with a log and a small read cache: every read sees the newest acknowledg
   await wal.close();
   await engine.close();
 });
+
+t.test('with a read cache: a key with no record is remembered as such until it is written', async (t) => {
+  const dir = tempDir();
+  t.teardown(() => removeDir(dir));
+  const engine = LmdbEngine.open(dir);
+  t.teardown(() => engine.close());
+  const cache = new RecordCache(1 << 20, limits.cacheRecordBytesMax);
+  const store = new VersionedStore(engine, 'n1', () => 1000, null, cache);
+  let lookups = 0;
+  const getRecord = engine.getRecord.bind(engine);
+  engine.getRecord = (key) => {
+    lookups++;
+    return getRecord(key);
+  };
+  t.equal(store.read(b('absent')), undefined);
+  t.equal(lookups, 1, 'the first read asks lmdb');
+  t.equal(store.read(b('absent')), undefined);
+  t.equal(store.exists(b('absent')), false);
+  t.equal(lookups, 1, 'later reads stop at the cache');
+  t.equal(cache.stats.hits, 2);
+  await store.write(b('absent'), b('now here'), undefined);
+  t.equal(lookups, 1, 'the write found that there was nothing to build on in the cache');
+  t.equal(text(store.read(b('absent'))!.siblings[0]!.value), 'now here');
+  // A record too large for the cache takes the place of the remembered absence too.
+  await store.write(b('other'), null, undefined);
+  t.equal(store.read(b('big')), undefined);
+  await store.write(b('big'), Buffer.alloc(limits.cacheRecordBytesMax, 0x62), undefined);
+  t.equal(store.read(b('big'))!.siblings[0]!.value!.length, limits.cacheRecordBytesMax);
+});
