@@ -26,6 +26,7 @@ import { assert } from '../lib/assert.js';
 import type { ClusterView } from '../coordinator/cluster-view.js';
 import type { Connection, Session } from './connection.js';
 import type { Service } from './service.js';
+import type { RequestCounter } from './stats.js';
 
 const NOT_FOUND = Buffer.from(NOT_FOUND_REPLY);
 
@@ -33,6 +34,8 @@ export class NativeSession implements Session, FrameSink {
   private readonly decoder = new FrameDecoder(this);
   private readonly keySpan: Span = { start: 0, end: 0 };
   private readonly versionsSpan: Span = { start: 0, end: 0 };
+  // Request counters by opcode, looked up once per connection.
+  private readonly counters: RequestCounter[] = [];
 
   constructor(
     private readonly connection: Connection,
@@ -79,6 +82,10 @@ export class NativeSession implements Session, FrameSink {
     }
   }
 
+  private counterOf(opcode: number, name: string): RequestCounter {
+    return (this.counters[opcode] ??= this.service.stats.requestCounter(name));
+  }
+
   // Every request but the in-place GETs; what it throws, onFrame answers.
   private dispatch(opcode: number, requestId: number, bytes: Buffer, start: number, end: number): void {
     const service = this.service;
@@ -86,7 +93,7 @@ export class NativeSession implements Session, FrameSink {
     if (name === undefined || name === 'ERROR') {
       throw new DkvError('UNKNOWN_OPCODE', `opcode 0x${opcode.toString(16)} is unknown`);
     }
-    service.stats.countRequest(name);
+    this.counterOf(opcode, name).count++;
     if (opcode === Opcode.REPLICA_PUT && readReplicaPutInPlace(bytes, start, end, this.keySpan, this.versionsSpan)) {
       const key = this.keySpan;
       const versions = this.versionsSpan;
@@ -182,7 +189,7 @@ export class NativeSession implements Session, FrameSink {
   // answers a tombstone's versions too (a coordinator merges them); GET answers it as not found.
   private get(opcode: number, requestId: number, bytes: Buffer, start: number, end: number): void {
     const service = this.service;
-    service.stats.countRequest(opcode === Opcode.GET ? 'GET' : 'REPLICA_GET');
+    this.counterOf(opcode, opcode === Opcode.GET ? 'GET' : 'REPLICA_GET').count++;
     let record: Buffer | undefined;
     if (readGetKeyInPlace(bytes, start, end, this.keySpan)) {
       record = service.store.readRecord(bytes, this.keySpan.start, this.keySpan.end);

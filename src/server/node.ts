@@ -330,7 +330,7 @@ export class DkvNode implements Service {
       snapshot.hintsDropped = h.dropped;
       snapshot.hintsPending = h.pending;
     }
-    for (const [name, count] of s.requests) snapshot[`requests.${name}`] = count;
+    for (const [name, counter] of s.requests) snapshot[`requests.${name}`] = counter.count;
     for (const [name, count] of s.errors) snapshot[`errors.${name}`] = count;
     return snapshot;
   }

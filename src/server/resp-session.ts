@@ -28,6 +28,7 @@ import {
 import type { Connection, Session } from './connection.js';
 import { asDkvError } from './dispatch.js';
 import type { Service } from './service.js';
+import type { RequestCounter } from './stats.js';
 import { RESP_COMMANDS, type RespCommandSpec } from './resp-commands.js';
 
 // A reply slot: filled when the store answers, or holding a command (`deferred`) that waits for
@@ -61,11 +62,15 @@ export class RespSession implements Session, RespSink {
   private awaited: Promise<Buffer> | null = null;
   private awaitedSlots: Slot[] = [];
   private readonly handlers: ReadonlyMap<string, Handler>;
+  private readonly getCounter: RequestCounter;
+  private readonly setCounter: RequestCounter;
 
   constructor(
     private readonly connection: Connection,
     private readonly service: Service,
   ) {
+    this.getCounter = service.stats.requestCounter('resp.get');
+    this.setCounter = service.stats.requestCounter('resp.set');
     this.handlers = new Map<string, Handler>([
       ['get', (a) => this.get(a)],
       ['set', (a) => this.set(a)],
@@ -180,11 +185,11 @@ export class RespSession implements Session, RespSink {
   private dispatch(args: RespArgs): Buffer | Promise<Buffer> {
     // GET and SET are recognised from their bytes; everything else by its lower-cased name.
     if (nameIs(args, GET) && args.count === 2) {
-      this.service.stats.countRequest('resp.get');
+      this.getCounter.count++;
       return this.get(args);
     }
     if (nameIs(args, SET) && args.count === 3) {
-      this.service.stats.countRequest('resp.set');
+      this.setCounter.count++;
       return this.set(args);
     }
     const name = text(args, 0).toLowerCase();
@@ -261,7 +266,7 @@ export class RespSession implements Session, RespSink {
     if (!readSingleValueInPlace(record, RECORD_HEADER_BYTES, record.length, span)) return false;
     const offset = this.connection.reserve(respBulkBytes(span.end - span.start));
     if (offset < 0) return false;
-    this.service.stats.countRequest('resp.get');
+    this.getCounter.count++;
     writeRespBulk(this.connection.outputSlab, offset, record, span.start, span.end);
     return true;
   }

@@ -9,7 +9,7 @@ export class ServerStats {
   bytesIn = 0;
   bytesOut = 0;
   // Native requests by opcode name, RESP commands by name.
-  readonly requests = new Map<string, number>();
+  readonly requests = new Map<string, RequestCounter>();
   // Error replies by code name (native) or prefix (RESP).
   readonly errors = new Map<string, number>();
   protocolErrors = 0;
@@ -22,10 +22,25 @@ export class ServerStats {
   }
 
   countRequest(name: string): void {
-    this.requests.set(name, (this.requests.get(name) ?? 0) + 1);
+    this.requestCounter(name).count++;
+  }
+
+  // `name`'s counter, for a hot path to bump without looking it up per request (a map lookup and
+  // store per GET were 1% of dkvd's time at pipeline 16, perf).
+  requestCounter(name: string): RequestCounter {
+    let counter = this.requests.get(name);
+    if (counter === undefined) {
+      counter = { count: 0 };
+      this.requests.set(name, counter);
+    }
+    return counter;
   }
 
   countError(name: string): void {
     this.errors.set(name, (this.errors.get(name) ?? 0) + 1);
   }
+}
+
+export interface RequestCounter {
+  count: number;
 }
