@@ -333,6 +333,7 @@ class CountingConnection {
 
   // As Connection: replies written in place go into slabs of connectionOutputSlabBytes.
   outputSlab = Buffer.allocUnsafe(limits.connectionOutputSlabBytes);
+  outputView = new DataView(this.outputSlab.buffer, this.outputSlab.byteOffset, this.outputSlab.length);
   private outputEnd = 0;
   private reserved = -1;
   private reservedBytes = 0;
@@ -342,6 +343,7 @@ class CountingConnection {
     if (bytes > limits.replyCopyBytesMax) return -1;
     if (this.outputSlab.length - this.outputEnd < bytes) {
       this.outputSlab = Buffer.allocUnsafe(limits.connectionOutputSlabBytes);
+      this.outputView = new DataView(this.outputSlab.buffer, this.outputSlab.byteOffset, this.outputSlab.length);
       this.outputEnd = 0;
     }
     this.reserved = this.outputEnd;

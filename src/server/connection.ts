@@ -22,6 +22,7 @@ export interface Session {
 
 // A connection gets its slab with its first reply: idle connections hold none.
 const NO_OUTPUT = Buffer.alloc(0);
+const NO_OUTPUT_VIEW = new DataView(NO_OUTPUT.buffer, NO_OUTPUT.byteOffset, 0);
 
 export type SessionFactory = (connection: Connection, firstByte: number) => Session;
 
@@ -32,6 +33,8 @@ export class Connection {
   // Small replies of one event-loop turn are copied into this slab and written as one buffer:
   // fewer, larger writes than one per reply (12% more GETs per second, measured).
   private output = NO_OUTPUT;
+  // A view of the slab, for copyBytes.
+  private outputDataView = NO_OUTPUT_VIEW;
   private outputStart = 0;
   private outputEnd = 0;
   private readingPaused = false;
@@ -88,9 +91,7 @@ export class Connection {
       this.socket.write(bytes);
     } else {
       if (this.output.length - this.outputEnd < bytes.length) {
-        this.flushOutput();
-        this.output = Buffer.allocUnsafe(limits.connectionOutputSlabBytes);
-        this.outputStart = this.outputEnd = 0;
+        this.newOutputSlab();
       }
       bytes.copy(this.output, this.outputEnd);
       this.outputEnd += bytes.length;
@@ -107,9 +108,7 @@ export class Connection {
     if (bytes > limits.replyCopyBytesMax || this.socket.destroyed) return -1;
     this.cork();
     if (this.output.length - this.outputEnd < bytes) {
-      this.flushOutput();
-      this.output = Buffer.allocUnsafe(limits.connectionOutputSlabBytes);
-      this.outputStart = this.outputEnd = 0;
+      this.newOutputSlab();
     }
     const offset = this.outputEnd;
     this.outputEnd += bytes;
@@ -121,6 +120,18 @@ export class Connection {
 
   get outputSlab(): Buffer {
     return this.output;
+  }
+
+  get outputView(): DataView {
+    return this.outputDataView;
+  }
+
+  // Sends what the slab holds and starts a new one.
+  private newOutputSlab(): void {
+    this.flushOutput();
+    this.output = Buffer.allocUnsafe(limits.connectionOutputSlabBytes);
+    this.outputDataView = new DataView(this.output.buffer, this.output.byteOffset, this.output.length);
+    this.outputStart = this.outputEnd = 0;
   }
 
   // Hands the socket the replies gathered in the slab since the last flush. That part of the

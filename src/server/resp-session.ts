@@ -267,7 +267,7 @@ export class RespSession implements Session, RespSink {
     const offset = this.connection.reserve(respBulkBytes(span.end - span.start));
     if (offset < 0) return false;
     this.getCounter.count++;
-    writeRespBulk(this.connection.outputSlab, offset, record, span.start, span.end);
+    writeRespBulk(this.connection.outputSlab, offset, record, span.start, span.end, this.connection.outputView);
     return true;
   }
 

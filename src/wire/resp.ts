@@ -4,6 +4,7 @@
 // A parsed command is handed over as spans into a buffer the parser owns, valid only during the
 // call: the hot path reads GET and SET arguments where they lie.
 
+import { copyBytes } from '../lib/bytes.js';
 import { DkvError } from '../lib/errors.js';
 import { limits } from '../lib/limits.js';
 import { StreamDecoder } from './stream-decoder.js';
@@ -370,8 +371,16 @@ export function respBulkBytes(length: number): number {
 }
 
 // Writes the bulk string of `bytes[start, end)` at `target[offset]`, which has room for
-// respBulkBytes(end - start) bytes.
-export function writeRespBulk(target: Buffer, offset: number, bytes: Uint8Array, start: number, end: number): void {
+// respBulkBytes(end - start) bytes. With `targetView` (a DataView over target's bytes) it
+// allocates nothing: the RESP GET hot path.
+export function writeRespBulk(
+  target: Buffer,
+  offset: number,
+  bytes: Uint8Array,
+  start: number,
+  end: number,
+  targetView: DataView | null = null,
+): void {
   const length = end - start;
   const digits = decimalDigits(length);
   target[offset] = 0x24;
@@ -383,9 +392,7 @@ export function writeRespBulk(target: Buffer, offset: number, bytes: Uint8Array,
   target[offset + digits + 1] = CR;
   target[offset + digits + 2] = LF;
   const at = offset + digits + 3;
-  // Short values byte by byte: Buffer#copy from an offset creates a view object on Node 20,
-  // and this is the RESP GET hot path.
-  if (length <= 512) for (let i = 0; i < length; i++) target[at + i] = bytes[start + i]!;
+  if (targetView !== null) copyBytes(target, targetView, at, bytes, start, end);
   else target.set(bytes.subarray(start, end), at);
   target[at + length] = CR;
   target[at + length + 1] = LF;

@@ -28,10 +28,12 @@ class SlabConnection {
   name: string | null = null;
   replies = 0;
   outputSlab = Buffer.allocUnsafe(limits.connectionOutputSlabBytes);
+  outputView = new DataView(this.outputSlab.buffer, this.outputSlab.byteOffset, this.outputSlab.length);
   private end = 0;
   reserve(bytes: number): number {
     if (this.outputSlab.length - this.end < bytes) {
       this.outputSlab = Buffer.allocUnsafe(limits.connectionOutputSlabBytes);
+      this.outputView = new DataView(this.outputSlab.buffer, this.outputSlab.byteOffset, this.outputSlab.length);
       this.end = 0;
     }
     const at = this.end;
