@@ -23,9 +23,9 @@ import {
 import { VersionsScan } from '../wire/versions-scan.js';
 import type { StorageEngine } from './engine.js';
 import { overwrite } from './overwrite.js';
-import { PendingWrites, type PendingWrite } from './pending-writes.js';
+import { PendingWrites, pendingKey, pendingRecord, pendingWrite, type PendingWrite } from './pending-writes.js';
 import type { RecordCache, RecordCacheStats } from './record-cache.js';
-import type { WalStats, WriteAheadLog } from './wal.js';
+import { LOG_ENTRY_KEY_START, logEntry, type WalStats, type WriteAheadLog } from './wal.js';
 
 export const RECORD_FORMAT = 1;
 export const RECORD_HEADER_BYTES = 2;
@@ -152,7 +152,7 @@ export class VersionedStore {
     }
     if (this.pending.size > 0) {
       const pending = this.pending.get(key);
-      if (pending !== undefined) return pending.record;
+      if (pending !== undefined) return pendingRecord(pending);
     }
     const record = this.engine.getRecord(key);
     cache?.put(key, record ?? NO_RECORD);
@@ -200,7 +200,7 @@ export class VersionedStore {
   // while this one syncs), and a promise that resolves once it is durable here.
   writeLocal(key: Uint8Array, value: Uint8Array | null, context: Clock | undefined): LocalWrite {
     this.checkHealthy();
-    const storeKey = Buffer.from(this.storeKey(key, 0, key.length));
+    const storeKey = this.storeKey(key, 0, key.length);
     const currentRecord = this.currentRecord(storeKey);
     const tsMs = this.wallClockMs();
     let record: Buffer;
@@ -243,7 +243,7 @@ export class VersionedStore {
   // versions supersede this node's (no re-encoding).
   async merge(key: Uint8Array, incoming: Versioned, incomingBody?: Uint8Array): Promise<void> {
     this.checkHealthy();
-    const storeKey = Buffer.from(this.storeKey(key, 0, key.length));
+    const storeKey = this.storeKey(key, 0, key.length);
     const currentRecord = this.currentRecord(storeKey);
     const current = currentRecord === undefined ? undefined : decodeRecord(copyRecord(currentRecord));
     const existed = current !== undefined && !isTombstone(current);
@@ -278,7 +278,7 @@ export class VersionedStore {
     }
     const existed = current !== undefined && !recordIsTombstone(current);
     const record = recordOfBody(bytes, start, end, incoming.live);
-    return this.persist(Buffer.from(storeKey), record, Number(incoming.live) - Number(existed));
+    return this.persist(storeKey, record, Number(incoming.live) - Number(existed));
   }
 
   // The record a write builds on: as readRecord finds it, except that a miss does not fill the
@@ -286,7 +286,8 @@ export class VersionedStore {
   private currentRecord(storeKey: Buffer): Buffer | undefined {
     const cached = this.cache?.get(storeKey);
     if (cached !== undefined) return cached.length === 0 ? undefined : cached;
-    return this.pending.get(storeKey)?.record ?? this.engine.getRecord(storeKey);
+    const pending = this.pending.get(storeKey);
+    return pending === undefined ? this.engine.getRecord(storeKey) : pendingRecord(pending);
   }
 
   private checkHealthy(): void {
@@ -298,10 +299,12 @@ export class VersionedStore {
   // Makes `record` the key's newest, counts the live-key delta (deltas of one key's writes add up
   // to the right total in the order they are made), and returns a promise that resolves once
   // the record is durable. Writes of one log batch share that promise: no async function and no
-  // promise of its own per write (together 900 bytes of heap per RESP SET, measured).
-  private persist(storeKey: Buffer, record: Buffer, liveDelta: number): Promise<void> {
+  // promise of its own per write (together 900 bytes of heap per RESP SET, measured). The key
+  // and record are copied at once, into the write's log entry, which the pending index keeps.
+  private persist(storeKey: Uint8Array, record: Buffer, liveDelta: number): Promise<void> {
     assert(record[0] === RECORD_FORMAT, 'a record starts with its format');
-    const entry: PendingWrite = { storeKey, record, superseded: false };
+    const bytes = logEntry(storeKey, record);
+    const entry = pendingWrite(bytes, LOG_ENTRY_KEY_START, LOG_ENTRY_KEY_START + storeKey.length);
     // Reads find the write in the cache, or among the pending ones until the engine has it.
     this.cache?.put(storeKey, record);
     this.pending.set(entry);
@@ -311,10 +314,10 @@ export class VersionedStore {
     this.uncommitted.push(entry);
     // Past a bound of writes waiting for the engine, writers wait for it too; a full batch goes
     // to the engine at once.
-    if (this.pending.size >= limits.storePendingWritesMax) return this.commitPending().then(() => wal.append(storeKey, record));
+    if (this.pending.size >= limits.storePendingWritesMax) return this.commitPending().then(() => wal.appendEntry(bytes));
     if (this.uncommitted.length >= limits.storeCommitBatchMax) void this.commitPending();
     else this.commitTimer ??= setTimeout(this.commitPending, limits.storeCommitDelayMs);
-    return wal.append(storeKey, record);
+    return wal.appendEntry(bytes);
   }
 
   // Hands the engine every write it does not have yet, in one transaction.
@@ -342,7 +345,7 @@ export class VersionedStore {
       // write of the key took their place.
       if (entry.superseded) continue;
       // lmdb answers every put of one transaction with the same promise.
-      const committed = this.engine.putRecord(entry.storeKey, entry.record);
+      const committed = this.engine.putRecord(pendingKey(entry), pendingRecord(entry));
       if (committed !== last) commits.push(committed);
       last = committed;
       puts++;

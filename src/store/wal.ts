@@ -157,16 +157,14 @@ export class WriteAheadLog {
 
   // Resolves when the record is on disk. The key and record are copied at once.
   append(storeKey: Uint8Array, record: Uint8Array): Promise<void> {
+    return this.appendEntry(logEntry(storeKey, record));
+  }
+
+  // Resolves when `entry`, made by logEntry(), is on disk. The log holds on to it until then:
+  // it must not change.
+  appendEntry(entry: Buffer): Promise<void> {
     if (this.closed) return Promise.reject(new DkvError('SHUTTING_DOWN', 'the write-ahead log is closed'));
     if (this.failure !== null) return Promise.reject(this.failure);
-    assert(storeKey.length <= 0xffff, 'a store key fits its u16 length');
-    const payloadBytes = 2 + storeKey.length + record.length;
-    const entry = Buffer.allocUnsafe(RECORD_HEADER_BYTES + payloadBytes);
-    entry.writeUInt32BE(payloadBytes, 0);
-    entry.writeUInt16BE(storeKey.length, RECORD_HEADER_BYTES);
-    entry.set(storeKey, RECORD_HEADER_BYTES + 2);
-    entry.set(record, RECORD_HEADER_BYTES + 2 + storeKey.length);
-    entry.writeUInt32BE(crc32(entry, RECORD_HEADER_BYTES, entry.length), 4);
     const batch = this.open;
     batch.buffers.push(entry);
     batch.bytes += entry.length;
@@ -291,6 +289,24 @@ export class WriteAheadLog {
     }
     for (const name of readdirSync(this.directory)) if (SEGMENT_NAME.test(name)) removeSegment(join(this.directory, name));
   }
+}
+
+// Where the store key starts in a log entry.
+export const LOG_ENTRY_KEY_START = RECORD_HEADER_BYTES + 2;
+
+// The log entry of a write of `record` under `storeKey`: the key at LOG_ENTRY_KEY_START, the
+// record from the key's end to the entry's. The store keeps a pending write's key and record in
+// its entry, so that they are copied once and the write keeps one buffer until lmdb has it.
+export function logEntry(storeKey: Uint8Array, record: Uint8Array): Buffer {
+  assert(storeKey.length <= 0xffff, 'a store key fits its u16 length');
+  const payloadBytes = 2 + storeKey.length + record.length;
+  const entry = Buffer.allocUnsafe(RECORD_HEADER_BYTES + payloadBytes);
+  entry.writeUInt32BE(payloadBytes, 0);
+  entry.writeUInt16BE(storeKey.length, RECORD_HEADER_BYTES);
+  entry.set(storeKey, LOG_ENTRY_KEY_START);
+  entry.set(record, LOG_ENTRY_KEY_START + storeKey.length);
+  entry.writeUInt32BE(crc32(entry, RECORD_HEADER_BYTES, entry.length), 4);
+  return entry;
 }
 
 // A segment may already be gone: close() removes every segment, and a rotation's removal may

@@ -1,21 +1,31 @@
 // The pending-write index against a plain Map of string keys, on random operations; an entry a
-// newer write of its key replaced is marked superseded.
+// newer write of its key replaced is marked superseded. Entries hold their keys at varied offsets
+// of their buffers, as log entries do at LOG_ENTRY_KEY_START.
 import fc from 'fast-check';
 import t from 'tap';
-import { PendingWrites, type PendingWrite } from '../../src/store/pending-writes.js';
+import { PendingWrites, pendingKey, pendingRecord, pendingWrite, type PendingWrite } from '../../src/store/pending-writes.js';
+
+// An entry of `key` and `record`, `offset` bytes into its buffer.
+function entryOf(key: Buffer, record: Buffer, offset = 0): PendingWrite {
+  return pendingWrite(Buffer.concat([Buffer.alloc(offset, 0xff), key, record]), offset, offset + key.length);
+}
 
 t.test('behaves like a Map keyed by the whole key', async (t) => {
-  // Few distinct first bytes, so that keys share slots.
-  const key = fc.uint8Array({ minLength: 0, maxLength: 7 }).map((tail) => Buffer.concat([Buffer.from([1, 2, 3]), tail]));
-  const op = fc.tuple(fc.constantFrom('set', 'delete'), key);
+  // Two slots (store keys are at least four bytes long: they start with a token), so that keys
+  // share them.
+  const key = fc
+    .tuple(fc.constantFrom(4, 5), fc.uint8Array({ minLength: 0, maxLength: 7 }))
+    .map(([slot, tail]) => Buffer.concat([Buffer.from([1, 2, 3, slot]), tail]));
+  const op = fc.tuple(fc.constantFrom('set', 'delete'), key, fc.nat(12));
   fc.assert(
     fc.property(fc.array(op, { maxLength: 200 }), (ops) => {
       const index = new PendingWrites();
       const model = new Map<string, PendingWrite>();
-      for (const [kind, k] of ops) {
+      for (const [kind, k, offset] of ops) {
         const name = k.toString('hex');
         if (kind === 'set') {
-          const entry = { storeKey: k, record: Buffer.from(name), superseded: false };
+          const entry = entryOf(k, Buffer.from(name), offset);
+          if (!pendingKey(entry).equals(k) || pendingRecord(entry).toString() !== name) return false;
           const older = model.get(name);
           index.set(entry);
           model.set(name, entry);
@@ -41,8 +51,8 @@ t.test('behaves like a Map keyed by the whole key', async (t) => {
 
 t.test('an older entry of a key is not deleted in place of the newer', async (t) => {
   const index = new PendingWrites();
-  const old = { storeKey: Buffer.from('abcdk'), record: Buffer.from('1'), superseded: false };
-  const newer = { storeKey: Buffer.from('abcdk'), record: Buffer.from('2'), superseded: false };
+  const old = entryOf(Buffer.from('abcdk'), Buffer.from('1'));
+  const newer = entryOf(Buffer.from('abcdk'), Buffer.from('2'), 10);
   index.set(old);
   index.set(newer);
   index.deleteIfNewest(old);
