@@ -49,6 +49,38 @@ t.test('behaves like a Map keyed by the whole key', async (t) => {
   t.pass();
 });
 
+t.test('a table that grows, probes past other tags and closes the gaps deletes leave', async (t) => {
+  // Tags that share their low bits (the table's home slots) but not their high ones, in a table
+  // of four slots at first.
+  const key = fc
+    .tuple(fc.nat(7), fc.nat(3), fc.uint8Array({ minLength: 0, maxLength: 2 }))
+    .map(([high, low, tail]) => Buffer.concat([Buffer.from([high, 0, 0, low]), tail]));
+  const op = fc.tuple(fc.constantFrom('set', 'set', 'delete'), key);
+  fc.assert(
+    fc.property(fc.array(op, { maxLength: 300 }), (ops) => {
+      const index = new PendingWrites(4);
+      const model = new Map<string, PendingWrite>();
+      for (const [kind, k] of ops) {
+        const name = k.toString('hex');
+        if (kind === 'set') {
+          const entry = entryOf(k, Buffer.from(name), 10);
+          index.set(entry);
+          model.set(name, entry);
+        } else if (model.has(name)) {
+          index.deleteIfNewest(model.get(name)!);
+          model.delete(name);
+        }
+        if (index.size !== model.size) return false;
+        for (const [other, entry] of model) if (index.get(Buffer.from(other, 'hex')) !== entry) return false;
+        if (kind === 'delete' && index.get(k) !== undefined) return false;
+      }
+      return true;
+    }),
+    { numRuns: 300 },
+  );
+  t.pass();
+});
+
 t.test('an older entry of a key is not deleted in place of the newer', async (t) => {
   const index = new PendingWrites();
   const old = entryOf(Buffer.from('abcdk'), Buffer.from('1'));
