@@ -22,6 +22,7 @@
 // writing moves to a prepared one as soon as there is one.
 
 import { closeSync, fdatasync, mkdirSync, open, openSync, readdirSync, readFileSync, unlinkSync, write, writevSync } from 'node:fs';
+import { unlink as unlinkAsync } from 'node:fs/promises';
 import { promisify } from 'node:util';
 import { join } from 'node:path';
 import { assert } from '../lib/assert.js';
@@ -257,13 +258,16 @@ export class WriteAheadLog {
     this.next = null;
     this.position = 0;
     this.prepared = true;
+    // The file goes in the thread pool: unlinking a 16 MiB segment took the main thread about 6 ms
+    // (99 ms for the 16 segments of 1.5M SETs, CPU profile).
     this.drained()
       .then(() => closeSync(oldFd))
       .then(() => this.checkpoint())
-      .then(
-        () => removeSegment(oldPath),
-        (error: unknown) => this.log.error({ err: error, segment: oldPath }, 'cannot retire a log segment'),
-      );
+      .then(() => unlinkAsync(oldPath))
+      .catch((error: unknown) => {
+        if ((error as NodeJS.ErrnoException).code === 'ENOENT') return;
+        this.log.error({ err: error, segment: oldPath }, 'cannot retire a log segment');
+      });
   }
 
   // Syncs what was appended and closes. Then, once the engine has everything on disk, the
