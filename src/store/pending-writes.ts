@@ -46,6 +46,8 @@ export class PendingWrites {
   private heads: Array<PendingWrite | null>;
   private slotsUsed = 0;
   private count = 0;
+  // Where prefetch()'s loads go, so that the compiler keeps them.
+  private prefetchSink = 0;
 
   constructor(slots = 1024) {
     assert((slots & (slots - 1)) === 0, 'the table has a power-of-two size');
@@ -85,6 +87,28 @@ export class PendingWrites {
     if (first !== null) return;
     this.tags[slot] = tag;
     if (++this.slotsUsed * 2 > this.heads.length) this.grow();
+  }
+
+  // Warms what lookups of keys with tags[0, count) (their tagOf) will touch: their slots, then
+  // the first entry of each and its key's bytes, each in one loop, so that the misses of
+  // different keys overlap (as RecordCache.prefetch does). Filing a write looks its key up here:
+  // five dependent misses with 100k keys waiting, 0.6 us of a RESP SET at pipeline 16 (CPU
+  // profile). A hint only.
+  prefetch(tags: Int32Array, count: number): void {
+    const heads = this.heads;
+    const mask = heads.length - 1;
+    let sink = 0;
+    for (let i = 0; i < count; i++) {
+      const slot = tags[i]! & mask;
+      sink += this.tags[slot]!;
+      const head = heads[slot];
+      if (head !== null && head !== undefined) sink += head.keyStart;
+    }
+    for (let i = 0; i < count; i++) {
+      const head = heads[tags[i]! & mask];
+      if (head !== null && head !== undefined) sink += head.bytes[head.keyStart]!;
+    }
+    this.prefetchSink = sink;
   }
 
   isNewest(entry: PendingWrite): boolean {

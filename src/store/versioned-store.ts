@@ -36,6 +36,9 @@ export const RecordFlag = { TOMBSTONE: 0x01 } as const;
 // dkvd's time at pipeline 16, perf).
 const NO_RECORD = Buffer.alloc(0);
 
+// Finds the keys of the requests at the start of `bytes`, for prefetchReads.
+export type KeyFinder = (bytes: Uint8Array, starts: Int32Array, ends: Int32Array, writes: Uint8Array) => number;
+
 export interface LocalWrite {
   // The key's record after the write (format byte, flags, GET reply body).
   record: Buffer;
@@ -59,10 +62,12 @@ export class VersionedStore {
   // One reusable store-key buffer per key length, so a read builds its key without allocating.
   private readonly keyScratch: Buffer[] = [];
   private liveKeyCount = 0;
-  // prefetchReads()'s keys and their tags.
+  // prefetchReads()'s keys, whether each is written, and their tags.
   private readonly prefetchStarts = new Int32Array(limits.readPrefetchKeysMax);
   private readonly prefetchEnds = new Int32Array(limits.readPrefetchKeysMax);
   private readonly prefetchTags = new Int32Array(limits.readPrefetchKeysMax);
+  private readonly prefetchWrites = new Uint8Array(limits.readPrefetchKeysMax);
+  private readonly prefetchWriteTags = new Int32Array(limits.readPrefetchKeysMax);
   // mergeInPlace()'s readings of the incoming and the current versions.
   private readonly incomingScan = new VersionsScan();
   private readonly currentScan = new VersionsScan();
@@ -159,21 +164,31 @@ export class VersionedStore {
     return record;
   }
 
-  // Warms the memory that reads of the keys `findKeys` finds in `bytes` will touch, all at once
-  // (RecordCache.prefetch): for a pipeline of requests that arrived together. `findKeys` writes
-  // key i's span to starts[i], ends[i] and returns how many it found (at most starts.length), as
-  // leadingKeys (RESP) and getFrameKeys (native frames) do. A hint only; without a read cache,
-  // nothing is scanned.
-  prefetchReads(bytes: Uint8Array, findKeys: (bytes: Uint8Array, starts: Int32Array, ends: Int32Array) => number): void {
+  // Warms the memory that the requests whose keys `findKeys` finds in `bytes` will touch, all
+  // at once: for a pipeline of requests that arrived together. `findKeys` writes key i's span to
+  // starts[i], ends[i], and 1 to writes[i] for a key the request writes (0 for a read), and
+  // returns how many it found (at most starts.length), as leadingKeys (RESP) and getFrameKeys
+  // (native frames) do. Every key's read goes to the cache (RecordCache.prefetch); a write also
+  // files itself in the pending index (PendingWrites.prefetch), which reads mostly skip. A hint
+  // only; without a read cache, nothing is scanned.
+  prefetchReads(bytes: Uint8Array, findKeys: KeyFinder): void {
     const cache = this.cache;
     if (cache === null) return;
     const starts = this.prefetchStarts;
     const ends = this.prefetchEnds;
-    const count = findKeys(bytes, starts, ends);
+    const writes = this.prefetchWrites;
+    const count = findKeys(bytes, starts, ends, writes);
     if (count < 2) return;
     const tags = this.prefetchTags;
-    for (let i = 0; i < count; i++) tags[i] = tokenHigh32(bytes, starts[i]!, ends[i]!);
+    const writeTags = this.prefetchWriteTags;
+    let written = 0;
+    for (let i = 0; i < count; i++) {
+      const tag = tokenHigh32(bytes, starts[i]!, ends[i]!);
+      tags[i] = tag;
+      if (writes[i] === 1) writeTags[written++] = tag;
+    }
     cache.prefetch(tags, count);
+    if (written > 0 && this.pending.size > 0) this.pending.prefetch(writeTags, written);
   }
 
   read(key: Uint8Array): Versioned | undefined {

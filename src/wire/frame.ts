@@ -27,11 +27,12 @@ const keySpan: Span = { start: 0, end: 0 };
 
 // The keys of the GET and REPLICA_GET frames whose body is just {key} (readGetKeyInPlace) among
 // the whole frames at the start of `bytes`, at most `starts.length` of them: key i is
-// bytes[starts[i], ends[i]). Returns how many. Other frames are stepped over by their length;
+// bytes[starts[i], ends[i]), and writes[i] is 0 (they are reads). Returns how many. Other frames
+// are stepped over by their length;
 // it stops where the decoder would: at a frame cut short, a length out of bounds or another
 // protocol version. For prefetching only: the decoder
 // stays the judge of the bytes, and `bytes` must start at a frame.
-export function getFrameKeys(bytes: Uint8Array, starts: Int32Array, ends: Int32Array): number {
+export function getFrameKeys(bytes: Uint8Array, starts: Int32Array, ends: Int32Array, writes: Uint8Array): number {
   let count = 0;
   let at = 0;
   while (count < starts.length && at + FRAME_HEADER_BYTES <= bytes.length) {
@@ -42,6 +43,7 @@ export function getFrameKeys(bytes: Uint8Array, starts: Int32Array, ends: Int32A
     if ((opcode === Opcode.GET || opcode === Opcode.REPLICA_GET) && readGetKeyInPlace(bytes, at + FRAME_HEADER_BYTES, frameEnd, keySpan)) {
       starts[count] = keySpan.start;
       ends[count] = keySpan.end;
+      writes[count] = 0;
       count++;
     }
     at = frameEnd;

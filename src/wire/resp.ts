@@ -31,14 +31,15 @@ export class RespProtocolError extends DkvError {
 }
 
 // The keys of the multibulk GET and SET commands at the start of `bytes`, at most
-// `starts.length` of them: key i is bytes[starts[i], ends[i]). Returns how many. It stops at the
+// `starts.length` of them: key i is bytes[starts[i], ends[i]), and writes[i] is 1 for a SET's
+// key, 0 for a GET's. Returns how many. It stops at the
 // first thing that is not a whole `*2\r\n$3\r\nGET\r\n$<n>\r\n<key>\r\n` or
 // `*3\r\n$3\r\nSET\r\n$<n>\r\n<key>\r\n$<m>\r\n<value>\r\n` (the name in any case, a key
 // of at most keyBytesMax bytes), so when `bytes` starts at a command boundary, what it finds are
 // the keys of the first commands the parser hands over from them. For prefetching only: the
 // parser stays the judge of what the bytes mean, and a chunk that starts mid-command yields
 // nothing.
-export function leadingKeys(bytes: Uint8Array, starts: Int32Array, ends: Int32Array): number {
+export function leadingKeys(bytes: Uint8Array, starts: Int32Array, ends: Int32Array, writes: Uint8Array): number {
   const end = bytes.length;
   let count = 0;
   let at = 0;
@@ -67,6 +68,7 @@ export function leadingKeys(bytes: Uint8Array, starts: Int32Array, ends: Int32Ar
     if (!isGet && !readBulk(bytes, keyEnd + 2, limits.respBulkBytesMax)) break;
     starts[count] = keyStart;
     ends[count] = keyEnd;
+    writes[count] = isGet ? 0 : 1;
     count++;
     at = bulk.end + 2;
   }

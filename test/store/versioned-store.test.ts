@@ -187,9 +187,11 @@ t.test('with a log and a small read cache: every read sees the newest acknowledg
       starts[i] = at;
       ends[i] = at + `key${ks[i]}`.length;
     }
-    store.prefetchReads(bytes, (_, into, intoEnds) => {
+    store.prefetchReads(bytes, (_, into, intoEnds, writes) => {
       into.set(starts);
       intoEnds.set(ends);
+      // Some marked as writes, so that the pending index is prefetched too.
+      for (let i = 0; i < ks.length; i++) writes[i] = ks[i]! % 2;
       return ks.length;
     });
   };

@@ -325,19 +325,21 @@ const keyedFirstArbitrary = fc
   )
   .map(([keyed, rest, noise]) => ({ keyed: keyed.length, bytes: Buffer.from(keyed.join('') + rest.join('') + noise, 'latin1') }));
 
+// The keys found, each with "w " before it when leadingKeys marked it written.
 function scanned(bytes: Buffer, max: number): Command {
   const starts = new Int32Array(max);
   const ends = new Int32Array(max);
-  const count = leadingKeys(bytes, starts, ends);
-  return Array.from({ length: count }, (_, i) => bytes.toString('latin1', starts[i], ends[i]));
+  const writes = new Uint8Array(max).fill(7);
+  const count = leadingKeys(bytes, starts, ends, writes);
+  return Array.from({ length: count }, (_, i) => (writes[i] === 1 ? 'w ' : writes[i] === 0 ? '' : '? ') + bytes.toString('latin1', starts[i], ends[i]));
 }
 
 t.test('leadingKeys finds the keys of the leading GETs and SETs, up to its room', async (t) => {
   const pipeline = Buffer.from(
     multibulk(['GET', 'a']) + multibulk(['set', 'key:1', 'value']) + multibulk(['GET', '']) + multibulk(['SET', 'b', '1', 'EX', '9']) + multibulk(['GET', 'c']),
   );
-  t.same(scanned(pipeline, 8), ['a', 'key:1', ''], 'up to the first other command (a SET with options is one)');
-  t.same(scanned(pipeline, 2), ['a', 'key:1'], 'no more than it has room for');
+  t.same(scanned(pipeline, 8), ['a', 'w key:1', ''], 'up to the first other command (a SET with options is one); a SET\'s key is written');
+  t.same(scanned(pipeline, 2), ['a', 'w key:1'], 'no more than it has room for');
   t.same(scanned(Buffer.from(multibulk(['DEL', 'a']) + multibulk(['GET', 'b'])), 8), [], 'other commands end it');
   t.same(scanned(Buffer.from('GET a\r\nGET b\r\n'), 8), [], 'inline commands are not scanned');
   t.same(scanned(pipeline.subarray(3), 8), [], 'nothing from a chunk that starts mid-command');
@@ -347,11 +349,12 @@ t.test('leadingKeys finds the keys of the leading GETs and SETs, up to its room'
   t.same(scanned(Buffer.from(multibulk(['GET', long]) + multibulk(['GET', 'a'])), 8), [], 'nor a key longer than a key may be');
   t.same(scanned(Buffer.from('*2\r\n$3\r\nGET\r\n$1\r\nab\r\n'), 8), [], 'nor a key whose length is wrong');
 
-  // The parser hands over, first, a GET or SET of each key found, in order.
+  // The parser hands over, first, a GET or SET of each key found, in order: a SET for each key
+  // marked written.
   const parsedFirst = (bytes: Buffer, keys: Command): void => {
     const first = parse([bytes]).items.slice(0, keys.length);
     deepStrictEqual(
-      first.map((command) => command[1]),
+      first.map((command) => (command[0]!.toLowerCase() === 'set' ? 'w ' : '') + command[1]),
       keys,
     );
     for (const command of first) {
