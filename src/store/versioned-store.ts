@@ -139,15 +139,15 @@ export class VersionedStore {
   }
 
   // The newest record of `bytes[start, end)`, or undefined: the cache's, else a pending write's,
-  // else the engine's (which the cache then keeps, and so it keeps that there is none); in a buffer the cache or engine shares (valid
-  // until the next store call) when it is not a pending write's. The cache goes first because
-  // whatever it holds for a key is the key's newest record (every write files its record there,
-  // and a read files one only when no write of the key is pending): a read of a key written in
-  // the last second then skips the pending index, a hash-map lookup that misses the processor's
-  // caches at every step (redis-benchmark GETs at pipeline 16 right after 100k SETs: 463k/s
-  // with the pending index first, 571-610k/s with the cache first). This is the GET hot path:
-  // with no write in flight it allocates nothing. A read may see a write that is still in
-  // flight; it always sees every acknowledged one.
+  // else the engine's (which the cache then keeps, as it keeps that there is none); in a buffer
+  // the cache or engine shares (valid until the next store call) when it is not a pending
+  // write's. The cache goes first because whatever it holds for a key is the key's newest record
+  // (every write files its record there, and a read files one only when no write of the key is
+  // pending): a read of a key written in the last second then skips the pending index, whose
+  // lookup misses the processor's caches at every step (redis-benchmark GETs at pipeline 16
+  // right after 100k SETs: 463k/s with the pending index first, 571-610k/s with the cache
+  // first). This is the GET hot path: with no write in flight it allocates nothing. A read may
+  // see a write that is still in flight; it always sees every acknowledged one.
   readRecord(bytes: Uint8Array, start: number, end: number): Buffer | undefined {
     const key = this.storeKey(bytes, start, end);
     const cache = this.cache;
