@@ -44,8 +44,9 @@ export const limits = {
   // nested one-element arrays decode into gigabytes of objects.
   bodyDepthMax: 8,
   // Writes durable in the log but not yet committed to lmdb. Past this, the batch is committed at
-  // once and its writers wait for it: the pending map is memory (about 400 bytes a write with a
-  // 100-byte value, so 48 MB at the bound), and the log segments they are in are kept.
+  // once and its writers wait for it: the pending writes are memory (about 600 bytes of heap and
+  // buffers a write with a 100-byte value, 770 before a pending write became its log entry;
+  // measured 2026-11-22), so about 70 MB at the bound, and the log segments they are in are kept.
   storePendingWritesMax: 120_000,
   // How long acknowledged writes wait to be committed to lmdb together. lmdb rewrites a whole
   // 4 KiB page for every key it changes, and its background syncs compete with the log's for the
