@@ -62,15 +62,14 @@ export class RespSession implements Session, RespSink {
   private awaited: Promise<Buffer> | null = null;
   private awaitedSlots: Slot[] = [];
   private readonly handlers: ReadonlyMap<string, Handler>;
-  private readonly getCounter: RequestCounter;
-  private readonly setCounter: RequestCounter;
+  // GET's and SET's request counters, taken at their first use (STATS lists what was used).
+  private getCounter: RequestCounter | null = null;
+  private setCounter: RequestCounter | null = null;
 
   constructor(
     private readonly connection: Connection,
     private readonly service: Service,
   ) {
-    this.getCounter = service.stats.requestCounter('resp.get');
-    this.setCounter = service.stats.requestCounter('resp.set');
     this.handlers = new Map<string, Handler>([
       ['get', (a) => this.get(a)],
       ['set', (a) => this.set(a)],
@@ -185,11 +184,11 @@ export class RespSession implements Session, RespSink {
   private dispatch(args: RespArgs): Buffer | Promise<Buffer> {
     // GET and SET are recognised from their bytes; everything else by its lower-cased name.
     if (nameIs(args, GET) && args.count === 2) {
-      this.getCounter.count++;
+      (this.getCounter ??= this.service.stats.requestCounter('resp.get')).count++;
       return this.get(args);
     }
     if (nameIs(args, SET) && args.count === 3) {
-      this.setCounter.count++;
+      (this.setCounter ??= this.service.stats.requestCounter('resp.set')).count++;
       return this.set(args);
     }
     const name = text(args, 0).toLowerCase();
@@ -266,7 +265,7 @@ export class RespSession implements Session, RespSink {
     if (!readSingleValueInPlace(record, RECORD_HEADER_BYTES, record.length, span)) return false;
     const offset = this.connection.reserve(respBulkBytes(span.end - span.start));
     if (offset < 0) return false;
-    this.getCounter.count++;
+    (this.getCounter ??= this.service.stats.requestCounter('resp.get')).count++;
     writeRespBulk(this.connection.outputSlab, offset, record, span.start, span.end, this.connection.outputView);
     return true;
   }
