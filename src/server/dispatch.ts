@@ -82,8 +82,9 @@ export class NativeSession implements Session, FrameSink {
     }
   }
 
-  private counterOf(opcode: number, name: string): RequestCounter {
-    return (this.counters[opcode] ??= this.service.stats.requestCounter(name));
+  // The counter of a known opcode's requests.
+  private counterOf(opcode: number): RequestCounter {
+    return (this.counters[opcode] ??= this.service.stats.requestCounter(OPCODE_NAMES.get(opcode)!));
   }
 
   // Every request but the in-place GETs; what it throws, onFrame answers.
@@ -93,7 +94,7 @@ export class NativeSession implements Session, FrameSink {
     if (name === undefined || name === 'ERROR') {
       throw new DkvError('UNKNOWN_OPCODE', `opcode 0x${opcode.toString(16)} is unknown`);
     }
-    this.counterOf(opcode, name).count++;
+    this.counterOf(opcode).count++;
     if (opcode === Opcode.REPLICA_PUT && readReplicaPutInPlace(bytes, start, end, this.keySpan, this.versionsSpan)) {
       const key = this.keySpan;
       const versions = this.versionsSpan;
@@ -189,7 +190,7 @@ export class NativeSession implements Session, FrameSink {
   // answers a tombstone's versions too (a coordinator merges them); GET answers it as not found.
   private get(opcode: number, requestId: number, bytes: Buffer, start: number, end: number): void {
     const service = this.service;
-    this.counterOf(opcode, opcode === Opcode.GET ? 'GET' : 'REPLICA_GET').count++;
+    this.counterOf(opcode).count++;
     let record: Buffer | undefined;
     if (readGetKeyInPlace(bytes, start, end, this.keySpan)) {
       record = service.store.readRecord(bytes, this.keySpan.start, this.keySpan.end);

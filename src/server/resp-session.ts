@@ -172,6 +172,10 @@ export class RespSession implements Session, RespSink {
     if (this.awaited === reply) this.awaited = null;
   }
 
+  private countGet(): void {
+    (this.getCounter ??= this.service.stats.requestCounter('resp.get')).count++;
+  }
+
   private execute(args: RespArgs): Buffer | Promise<Buffer> {
     try {
       if (this.service.shuttingDown) throw new DkvError('SHUTTING_DOWN', 'the node is shutting down');
@@ -184,7 +188,7 @@ export class RespSession implements Session, RespSink {
   private dispatch(args: RespArgs): Buffer | Promise<Buffer> {
     // GET and SET are recognised from their bytes; everything else by its lower-cased name.
     if (nameIs(args, GET) && args.count === 2) {
-      (this.getCounter ??= this.service.stats.requestCounter('resp.get')).count++;
+      this.countGet();
       return this.get(args);
     }
     if (nameIs(args, SET) && args.count === 3) {
@@ -265,7 +269,7 @@ export class RespSession implements Session, RespSink {
     if (!readSingleValueInPlace(record, RECORD_HEADER_BYTES, record.length, span)) return false;
     const offset = this.connection.reserve(respBulkBytes(span.end - span.start));
     if (offset < 0) return false;
-    (this.getCounter ??= this.service.stats.requestCounter('resp.get')).count++;
+    this.countGet();
     writeRespBulk(this.connection.outputSlab, offset, record, span.start, span.end, this.connection.outputView);
     return true;
   }

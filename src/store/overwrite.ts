@@ -9,15 +9,10 @@
 //   {values: [v], context: bin(clock), versions: [[node, counter, tsMs]]}
 
 import { u16be, u32be } from '../lib/bytes.js';
+import { CONTEXT_KEY, VALUES_KEY, VERSIONS_KEY } from '../wire/messages.js';
 
 const RECORD_FORMAT = 1;
 const TOMBSTONE = 0x01;
-// msgpack: fixmap(3), fixstr "values"
-const VALUES_KEY = Buffer.from([0x83, 0xa6, 0x76, 0x61, 0x6c, 0x75, 0x65, 0x73]);
-// fixstr "context"
-const CONTEXT_KEY = Buffer.from([0xa7, 0x63, 0x6f, 0x6e, 0x74, 0x65, 0x78, 0x74]);
-// fixstr "versions"
-const VERSIONS_KEY = Buffer.from([0xa8, 0x76, 0x65, 0x72, 0x73, 0x69, 0x6f, 0x6e, 0x73]);
 
 export interface Overwrite {
   record: Buffer;

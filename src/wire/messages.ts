@@ -3,7 +3,7 @@
 // BAD_REQUEST, KEY_TOO_LARGE, VALUE_TOO_LARGE or TOO_MANY_KEYS. Pure.
 
 import { Decoder, Encoder } from '@msgpack/msgpack';
-import { u16be, u32be } from '../lib/bytes.js';
+import { sameBytes, u16be, u32be } from '../lib/bytes.js';
 import { DkvError } from '../lib/errors.js';
 import { limits } from '../lib/limits.js';
 import type { Clock, Sibling, Versioned } from '../version/dvv.js';
@@ -451,6 +451,16 @@ export function readGetKeyInPlace(bytes: Uint8Array, start: number, end: number,
   return true;
 }
 
+// The bytes that open a GET reply body as the encoder writes it, and the names of its other two
+// keys: for the code that reads or writes such a body in place (overwrite.ts, versions-scan.ts,
+// readReplicaPutInPlace).
+// msgpack: fixmap(3), fixstr "values"
+export const VALUES_KEY = Uint8Array.of(0x83, 0xa6, 0x76, 0x61, 0x6c, 0x75, 0x65, 0x73);
+// fixstr "context"
+export const CONTEXT_KEY = Uint8Array.of(0xa7, 0x63, 0x6f, 0x6e, 0x74, 0x65, 0x78, 0x74);
+// fixstr "versions"
+export const VERSIONS_KEY = Uint8Array.of(0xa8, 0x76, 0x65, 0x72, 0x73, 0x69, 0x6f, 0x6e, 0x73);
+
 // The hot path of REPLICA_PUT: a body that is exactly {"key": bin, "versions": bin}, as
 // coordinators send it, is read in place: the key's span goes to `key`, the versions' to
 // `versions`. Anything else (a hint, str keys, other layouts) returns false and is decoded.
@@ -461,13 +471,9 @@ export function readReplicaPutInPlace(bytes: Uint8Array, start: number, end: num
   }
   const afterKey = readBinInPlace(bytes, start + 5, end, key);
   if (afterKey < 0 || key.end - key.start > limits.keyBytesMax) return false;
-  if (afterKey + VERSIONS_NAME.length > end) return false;
-  for (let i = 0; i < VERSIONS_NAME.length; i++) if (bytes[afterKey + i] !== VERSIONS_NAME[i]) return false;
-  return readBinInPlace(bytes, afterKey + VERSIONS_NAME.length, end, versions) === end;
+  if (afterKey + VERSIONS_KEY.length > end || !sameBytes(bytes, afterKey, VERSIONS_KEY, 0, VERSIONS_KEY.length)) return false;
+  return readBinInPlace(bytes, afterKey + VERSIONS_KEY.length, end, versions) === end;
 }
-
-// fixstr "versions"
-const VERSIONS_NAME = [0xa8, 0x76, 0x65, 0x72, 0x73, 0x69, 0x6f, 0x6e, 0x73];
 
 // A bin 8, 16 or 32 at `at`, before `end`: its data's span goes to `span`; returns the offset
 // after it, or -1.

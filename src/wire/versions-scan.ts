@@ -10,16 +10,10 @@
 // declines, and the caller decodes. What a replica merge needs to tell, without decoding either
 // side, that the incoming versions supersede what it holds (dvv.ts, supersedes). Pure.
 
-import { u16be, u32be } from '../lib/bytes.js';
+import { sameBytes, u16be, u32be } from '../lib/bytes.js';
 import { limits } from '../lib/limits.js';
-import { readBinInPlace, type Span } from './messages.js';
+import { CONTEXT_KEY, readBinInPlace, VALUES_KEY, VERSIONS_KEY, type Span } from './messages.js';
 
-// msgpack: fixmap(3), fixstr "values"
-const VALUES_KEY = [0x83, 0xa6, 0x76, 0x61, 0x6c, 0x75, 0x65, 0x73];
-// fixstr "context"
-const CONTEXT_KEY = [0xa7, 0x63, 0x6f, 0x6e, 0x74, 0x65, 0x78, 0x74];
-// fixstr "versions"
-const VERSIONS_KEY = [0xa8, 0x76, 0x65, 0x72, 0x73, 0x69, 0x6f, 0x6e, 0x73];
 // readContext's bound on a clock's entries.
 const CLOCK_ENTRIES_MAX = limits.siblingsMax * 4;
 const SIBLINGS_MAX = limits.siblingsMax * 4;
@@ -127,9 +121,8 @@ export class VersionsScan {
   private strStart = 0;
   private strEnd = 0;
 
-  private literal(expected: readonly number[]): boolean {
-    if (this.at + expected.length > this.end) return false;
-    for (let i = 0; i < expected.length; i++) if (this.bytes[this.at + i] !== expected[i]) return false;
+  private literal(expected: Uint8Array): boolean {
+    if (this.at + expected.length > this.end || !sameBytes(this.bytes, this.at, expected, 0, expected.length)) return false;
     this.at += expected.length;
     return true;
   }
