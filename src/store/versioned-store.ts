@@ -80,6 +80,9 @@ export class VersionedStore {
   // disk once per batch.
   private uncommitted: PendingWrite[] = [];
   private commitTimer: NodeJS.Timeout | null = null;
+  // Settles once every commit started so far has; and who waits for the next commit to settle.
+  private committed: Promise<void> = Promise.resolve();
+  private commitWaiters: Array<() => void> = [];
 
   constructor(
     readonly engine: StorageEngine,
@@ -94,10 +97,14 @@ export class VersionedStore {
     for (const [, record] of engine.records()) {
       if ((record[1]! & RecordFlag.TOMBSTONE) === 0) this.liveKeyCount++;
     }
-    // A log segment may go only once the engine holds its writes on disk, and some of them may
-    // still wait here.
+    // A log segment may go only once the engine holds its writes on disk. Those that still wait
+    // here go with the next commit (at most storeCommitDelayMs away), not with one forced now:
+    // a forced commit is a smaller batch, so more B-tree pages rewritten per write (SET at
+    // pipeline 16, 1M SETs on 100k keys: 16 commits instead of 22-23, 213-225k SETs/s against
+    // 210-217k, 5.9-6.3 µs of CPU a SET against 6.2-6.5). A failed commit keeps the segment.
     wal?.useCheckpoint(async () => {
-      await this.commitPending();
+      await (this.uncommitted.length === 0 ? this.committed : new Promise<void>((resolve) => this.commitWaiters.push(resolve)));
+      this.checkHealthy();
       await engine.flushed();
     });
   }
@@ -341,7 +348,14 @@ export class VersionedStore {
     this.commitTimer = null;
     const writes = this.uncommitted;
     this.uncommitted = [];
-    return this.commit(writes).catch(() => undefined);
+    const done = this.commit(writes).catch(() => undefined);
+    // Commits may overlap, and a later one may settle first.
+    const committed = Promise.all([this.committed, done]).then(() => undefined);
+    this.committed = committed;
+    const waiters = this.commitWaiters;
+    this.commitWaiters = [];
+    if (waiters.length > 0) void committed.then(() => waiters.forEach((resolve) => resolve()));
+    return done;
   };
 
   // Hands the engine `writes` and, once they are committed, drops them from the pending index.

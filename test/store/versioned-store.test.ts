@@ -1,3 +1,4 @@
+import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
 import { limits } from '../../src/lib/limits.js';
@@ -150,6 +151,52 @@ t.test('with a log: a large batch goes to the engine a slice per event-loop turn
   t.equal(text(fromEngine.read(b(`key${writes - 1}`))!.siblings[0]!.value), `v${writes - 1}`);
   t.equal(store.liveKeys, writes);
   await wal.close();
+});
+
+// Log segments of `wal` still on disk (a retirement unlinks its segment a little after its
+// checkpoint): waits up to a second for there to be at most `atMost`.
+async function segmentsOnDisk(dir: string, atMost: number): Promise<number> {
+  for (let i = 0; i < 100 && readdirSync(dir).length > atMost; i++) await new Promise((r) => setTimeout(r, 10));
+  return readdirSync(dir).length;
+}
+
+t.test('with a log: a full segment waits for the next commit instead of forcing one, and goes once it is done', async (t) => {
+  const dir = tempDir();
+  t.teardown(() => removeDir(dir));
+  const engine = new MemoryEngine();
+  const wal = await WriteAheadLog.open(dir, engine, createRootLogger('silent'), 1000);
+  const store = new VersionedStore(engine, 'n1', () => 1000, wal);
+  for (let i = 0; i < 30; i++) await store.write(b(`key${i}`), Buffer.alloc(100, i), undefined);
+  // Segments that fill retire at their checkpoint: give them the time to.
+  await new Promise((r) => setTimeout(r, 100));
+  t.equal(store.commits, 0, 'filling segments committed nothing');
+  t.ok(readdirSync(dir).length > 2, `the full segments wait (${readdirSync(dir).length} on disk)`);
+  await store.flush();
+  t.equal(store.commits, 1, 'one commit');
+  t.ok((await segmentsOnDisk(dir, 2)) <= 2, 'then the full segments go');
+  await wal.close();
+});
+
+t.test('with a log: when the engine fails to commit, the log keeps every segment, and they replay', async (t) => {
+  const dir = tempDir();
+  t.teardown(() => removeDir(dir));
+  const engine = new MemoryEngine();
+  engine.putRecord = () => Promise.reject(new Error('disk on fire'));
+  const log = createRootLogger('silent');
+  const wal = await WriteAheadLog.open(dir, engine, log, 1000);
+  const store = new VersionedStore(engine, 'n1', () => 1000, wal);
+  for (let i = 0; i < 30; i++) await store.write(b(`key${i}`), Buffer.alloc(100, i), undefined);
+  const onDisk = readdirSync(dir).length;
+  await store.flush();
+  await t.rejects(store.write(b('later'), b('v'), undefined), { code: 'STORAGE_FAILED' }, 'the store refuses writes');
+  t.equal(await segmentsOnDisk(dir, 2), onDisk, 'no segment went');
+  const replayed = new MemoryEngine();
+  const again = await WriteAheadLog.open(dir, replayed, log, 1000);
+  const fromLog = new VersionedStore(replayed, 'n1', () => 1000, null);
+  let replayedKeys = 0;
+  for (let i = 0; i < 30; i++) if (fromLog.read(b(`key${i}`))?.siblings[0]?.value?.[0] === i) replayedKeys++;
+  t.equal(replayedKeys, 30, 'every write replays');
+  await again.close();
 });
 
 t.test('with a log and a small read cache: every read sees the newest acknowledged write', async (t) => {
