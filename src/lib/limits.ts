@@ -43,11 +43,12 @@ export const limits = {
   // ({results: [{versions: [[node, counter, tsMs]]}]}), nests five deep. Without a bound, 4 MiB of
   // nested one-element arrays decode into gigabytes of objects.
   bodyDepthMax: 8,
-  // Writes durable in the log but not yet committed to lmdb. Past this, the batch is committed at
-  // once and its writers wait for it: the pending writes are memory (about 600 bytes of heap and
-  // buffers a write with a 100-byte value, 770 before a pending write became its log entry;
-  // measured 2026-11-22), so about 70 MB at the bound, and the log segments they are in are kept.
-  storePendingWritesMax: 120_000,
+  // Keys whose newest write is durable in the log but not yet committed to lmdb (the open batch
+  // and the one being committed). Past this, the open batch is committed at once and its writers
+  // wait for it: a pending write is memory (about 600 bytes of heap and buffers with a 100-byte
+  // value, measured 2026-11-22), so about 120 MB at the bound, and the log segments they are in
+  // are kept. Twice storeCommitBatchMax, so that a batch can fill while the one before commits.
+  storePendingWritesMax: 200_000,
   // How long acknowledged writes wait to be committed to lmdb together. lmdb rewrites a whole
   // 4 KiB page for every key it changes, and its background syncs compete with the log's for the
   // disk (at 20 ms, each commit of ~700 random keys rewrites ~700 pages). With redis-benchmark SET,
@@ -57,16 +58,23 @@ export const limits = {
   // Reads find waiting writes in the read cache or the pending index meanwhile, and
   // storePendingWritesMax bounds them.
   storeCommitDelayMs: 3000,
-  // ... or sooner, once this many wait: handing lmdb a batch costs the main thread about 2 us a
-  // write, while every commit rewrites a page per changed key (with 100k keys, a batch of a few
-  // thousand random keys rewrites most of the data file). redis-benchmark SET, 100k keys:
+  // ... or sooner, once this many keys wait (rewrites of a waiting key do not count): handing lmdb
+  // a batch costs the main thread about 0.4 µs a key, while every commit rewrites a page per
+  // changed key (with 100k keys, a batch of a few thousand random keys rewrites most of the data
+  // file, and lmdb's thread writing those pages back took 12% of dkvd's CPU under SET load, perf).
+  // So keys written over and over (a hot set that fits the bound) reach lmdb every
+  // storeCommitDelayMs, once each. Against 60,000 writes (not keys) and a pending bound of
+  // 120,000, alternating on 2026-11-22: 3M redis-benchmark SETs at pipeline 16 on 100k keys,
+  // 240k SETs/s (median of 4) against 220k, at 5.1 µs of dkvd's CPU a SET against 6.2 (4 commits
+  // against 50); 2M SETs on 1M keys, 136k-147k against 121k-134k; 3 nodes with 51 puts in flight,
+  // 29.4k-31.0k puts/s against 26.0k-28.7k. Earlier, redis-benchmark SET, 100k keys:
   // batches of up to 50,000 gave p99 106 ms at pipeline 16 (before commits went in slices);
   // 5,000 gave 95-102k/s, p99 18-25 ms (pipeline 1: 37k/s); 20,000 gave 138-147k/s, p99 20-25 ms
   // (pipeline 1: 42-43k/s). Against 20,000 on 2026-11-22, alternating, 60,000 (with the pending
   // bound at 120,000 and the delay at 3 s) gave 174k-187k SETs/s at pipeline 16 against
   // 158k-176k, and 3 nodes with 51 puts in flight 32.4k-32.7k puts/s against 29.3k-30.6k:
   // fewer commits rewrite fewer pages, and lmdb's flushes leave the disk to the log's syncs.
-  storeCommitBatchMax: 60_000,
+  storeCommitBatchMax: 100_000,
   // The read cache's size unless dkvd's --cache-mb says (record-cache.ts): 100k keys of 100-byte
   // values take about 17 MiB of it.
   cacheBytesDefault: 64 * MiB,

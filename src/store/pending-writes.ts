@@ -21,10 +21,12 @@ export interface PendingWrite {
   superseded: boolean;
   // The next entry of the same slot (another key whose first four bytes are the same).
   next: PendingWrite | null;
+  // Which of its owner's batches the write is in (versioned-store.ts numbers them).
+  readonly batch: number;
 }
 
-export function pendingWrite(bytes: Buffer, keyStart: number, keyEnd: number): PendingWrite {
-  return { bytes, keyStart, keyEnd, superseded: false, next: null };
+export function pendingWrite(bytes: Buffer, keyStart: number, keyEnd: number, batch = 0): PendingWrite {
+  return { bytes, keyStart, keyEnd, superseded: false, next: null, batch };
 }
 
 // A pending write's record, as a buffer of its own (a view of the entry's).
@@ -66,8 +68,8 @@ export class PendingWrites {
     return undefined;
   }
 
-  // Files `entry` as the newest write of its key, in place of any older one.
-  set(entry: PendingWrite): void {
+  // Files `entry` as the newest write of its key, in place of any older one, which it returns.
+  set(entry: PendingWrite): PendingWrite | null {
     assert(entry.next === null && !entry.superseded, 'a pending write is filed once');
     const tag = tagOf(entry.bytes, entry.keyStart);
     const slot = this.slotOf(tag);
@@ -79,14 +81,15 @@ export class PendingWrites {
       entry.next = at.next;
       if (before === null) this.heads[slot] = entry;
       else before.next = entry;
-      return;
+      return at;
     }
     entry.next = first;
     this.heads[slot] = entry;
     this.count++;
-    if (first !== null) return;
+    if (first !== null) return null;
     this.tags[slot] = tag;
     if (++this.slotsUsed * 2 > this.heads.length) this.grow();
+    return null;
   }
 
   // Warms what lookups of keys with tags[0, count) (their tagOf) will touch: their slots, then

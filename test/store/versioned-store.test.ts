@@ -199,6 +199,47 @@ t.test('with a log: when the engine fails to commit, the log keeps every segment
   await again.close();
 });
 
+t.test('with a log: a batch goes to the engine once storeCommitBatchMax keys wait, however often they are rewritten', async (t) => {
+  const dir = tempDir();
+  t.teardown(() => removeDir(dir));
+  const engine = new MemoryEngine();
+  const wal = await WriteAheadLog.open(dir, engine, createRootLogger('silent'));
+  const store = new VersionedStore(engine, 'n1', () => 1000, wal);
+  const keys = limits.storeCommitBatchMax;
+  const open = (): number => (store as unknown as { uncommitted: unknown[] }).uncommitted.length;
+  await Promise.all(Array.from({ length: keys - 1 }, (_, i) => store.write(b(`key${i}`), b('v'), undefined)));
+  await Promise.all(Array.from({ length: 5000 }, (_, i) => store.write(b(`key${i % 10}`), b(`v${i}`), undefined)));
+  t.equal(open(), keys - 1 + 5000, 'rewrites of waiting keys start no batch');
+  await store.write(b('one more'), b('v'), undefined);
+  t.equal(open(), 0, 'the key that fills the batch starts it');
+  await store.flush();
+  t.equal(store.commits, 1, 'one batch');
+  t.equal(store.committedWrites, keys, 'which held each key once');
+  const fromEngine = new VersionedStore(engine, 'n1', () => 1000, null);
+  t.equal(text(fromEngine.read(b('key9'))!.siblings[0]!.value), 'v4999', 'with its newest write');
+  await wal.close();
+});
+
+t.test('with a log: a key rewritten again and again keeps about one entry in the open batch', async (t) => {
+  const dir = tempDir();
+  t.teardown(() => removeDir(dir));
+  const engine = new MemoryEngine();
+  const wal = await WriteAheadLog.open(dir, engine, createRootLogger('silent'));
+  const store = new VersionedStore(engine, 'n1', () => 1000, wal);
+  const open = (): number => (store as unknown as { uncommitted: unknown[] }).uncommitted.length;
+  let peak = 0;
+  for (let round = 0; round < 20; round++) {
+    await Promise.all(Array.from({ length: 1000 }, (_, i) => store.write(b(`key${i % 10}`), b(`v${round}.${i}`), undefined)));
+    peak = Math.max(peak, open());
+  }
+  t.ok(peak <= 2 * 10 + 1025, `at most ${peak} entries for 10 keys after 20,000 writes`);
+  await store.flush();
+  t.equal(store.committedWrites, 10, 'the batch held each key once');
+  const fromEngine = new VersionedStore(engine, 'n1', () => 1000, null);
+  t.equal(text(fromEngine.read(b('key9'))!.siblings[0]!.value), 'v19.999', 'with its newest write');
+  await wal.close();
+});
+
 t.test('with a log and a small read cache: every read sees the newest acknowledged write', async (t) => {
   const dir = tempDir();
   t.teardown(() => removeDir(dir));
