@@ -199,14 +199,21 @@ t.test('with a log: when the engine fails to commit, the log keeps every segment
   await again.close();
 });
 
-t.test('with a log: a batch goes to the engine once storeCommitBatchMax keys wait, however often they are rewritten', async (t) => {
+// A store over a memory engine, with a log in a directory of its own, and the number of writes in
+// its open batch.
+async function storeWithLog(test: { teardown(fn: () => void): void }) {
   const dir = tempDir();
-  t.teardown(() => removeDir(dir));
+  test.teardown(() => removeDir(dir));
   const engine = new MemoryEngine();
   const wal = await WriteAheadLog.open(dir, engine, createRootLogger('silent'));
   const store = new VersionedStore(engine, 'n1', () => 1000, wal);
-  const keys = limits.storeCommitBatchMax;
   const open = (): number => (store as unknown as { uncommitted: unknown[] }).uncommitted.length;
+  return { engine, wal, store, open };
+}
+
+t.test('with a log: a batch goes to the engine once storeCommitBatchMax keys wait, however often they are rewritten', async (t) => {
+  const { engine, wal, store, open } = await storeWithLog(t);
+  const keys = limits.storeCommitBatchMax;
   await Promise.all(Array.from({ length: keys - 1 }, (_, i) => store.write(b(`key${i}`), b('v'), undefined)));
   await Promise.all(Array.from({ length: 5000 }, (_, i) => store.write(b(`key${i % 10}`), b(`v${i}`), undefined)));
   t.equal(open(), keys - 1 + 5000, 'rewrites of waiting keys start no batch');
@@ -221,12 +228,7 @@ t.test('with a log: a batch goes to the engine once storeCommitBatchMax keys wai
 });
 
 t.test('with a log: a key rewritten again and again keeps about one entry in the open batch', async (t) => {
-  const dir = tempDir();
-  t.teardown(() => removeDir(dir));
-  const engine = new MemoryEngine();
-  const wal = await WriteAheadLog.open(dir, engine, createRootLogger('silent'));
-  const store = new VersionedStore(engine, 'n1', () => 1000, wal);
-  const open = (): number => (store as unknown as { uncommitted: unknown[] }).uncommitted.length;
+  const { engine, wal, store, open } = await storeWithLog(t);
   let peak = 0;
   for (let round = 0; round < 20; round++) {
     await Promise.all(Array.from({ length: 1000 }, (_, i) => store.write(b(`key${i % 10}`), b(`v${round}.${i}`), undefined)));
