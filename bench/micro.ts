@@ -423,7 +423,7 @@ function serviceOf(store: VersionedStore): Service {
       throw new Error('no coordinator in the micro-benchmark');
     },
     write: (key, value, context) => store.write(key, value, context),
-    acknowledgedWrite: (key, value) => store.writeLocal(key, value, undefined).durable,
+    acknowledgedWrite: (key, value) => store.writeDurable(key, value),
     leave: () => Promise.reject(new Error('no membership in the micro-benchmark')),
   };
 }

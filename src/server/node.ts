@@ -149,7 +149,7 @@ export class DkvNode implements Service {
   }
 
   acknowledgedWrite(key: Uint8Array, value: Uint8Array, options: QuorumOptions): Promise<unknown> {
-    if (this.cluster.size === 1) return this.store.writeLocal(key, value, undefined).durable;
+    if (this.cluster.size === 1) return this.store.writeDurable(key, value);
     return this.coordinator.write(key, value, undefined, options);
   }
 

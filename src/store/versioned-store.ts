@@ -220,6 +220,16 @@ export class VersionedStore {
     }
   }
 
+  // A write whose writer needs to know only when it is durable (a RESP SET on a lone node):
+  // writeLocal() without the objects of its result, nor the view of the new context.
+  writeDurable(key: Uint8Array, value: Uint8Array | null): Promise<void> {
+    this.checkHealthy();
+    const storeKey = this.storeKey(key, 0, key.length);
+    const fast = overwrite(this.currentRecord(storeKey), this.nodeIdBytes, this.wallClockMs(), value);
+    if (fast === undefined) return this.writeLocal(key, value, undefined).durable;
+    return this.persist(storeKey, fast.record, Number(value !== null) - Number(fast.existed));
+  }
+
   // A write as a coordinator makes it: the new record at once (to send to the other replicas
   // while this one syncs), and a promise that resolves once it is durable here.
   writeLocal(key: Uint8Array, value: Uint8Array | null, context: Clock | undefined): LocalWrite {

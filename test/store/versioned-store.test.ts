@@ -105,6 +105,26 @@ for (const [name, make] of engines) {
   });
 }
 
+t.test('writeDurable: the same record as write(), without a context, also over siblings', async (t) => {
+  const store = new VersionedStore(new MemoryEngine(), 'n1', () => 1000, null);
+  const twin = new VersionedStore(new MemoryEngine(), 'n1', () => 1000, null);
+  await store.writeDurable(b('k'), b('one'));
+  await twin.write(b('k'), b('one'), undefined);
+  t.same(store.read(b('k')), twin.read(b('k')), 'a first write');
+  t.equal(store.liveKeys, 1);
+  // Two writes from the same context make siblings: then the record is not the simple kind,
+  // and writeDurable takes the general path.
+  const context = readContext((await store.write(b('k'), b('two'), undefined)).context)!;
+  await store.write(b('k'), b('three'), context);
+  await store.write(b('k'), b('four'), context);
+  t.equal(store.read(b('k'))!.siblings.length, 2, 'siblings');
+  await store.writeDurable(b('k'), b('five'));
+  t.same(store.read(b('k'))!.siblings.map((v) => text(v.value)), ['five'], 'a write without a context replaces them');
+  await store.writeDurable(b('k'), null);
+  t.notOk(store.exists(b('k')), 'and null deletes');
+  t.equal(store.liveKeys, 0);
+});
+
 t.test('lmdb: records and the live-key count survive reopening', async (t) => {
   const [, make] = engines[1]!;
   const { engine, cleanup, reopen } = make();
