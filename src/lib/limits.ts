@@ -44,11 +44,12 @@ export const limits = {
   // nested one-element arrays decode into gigabytes of objects.
   bodyDepthMax: 8,
   // Keys whose newest write is durable in the log but not yet committed to lmdb (the open batch
-  // and the one being committed). Past this, the open batch is committed at once and its writers
-  // wait for it: a pending write is memory (about 600 bytes of heap and buffers with a 100-byte
-  // value, measured 2026-11-22), so about 120 MB at the bound, and the log segments they are in
-  // are kept. Twice storeCommitBatchMax, so that a batch can fill while the one before commits.
+  // and the one being committed), and the memory their writes take (pending-writes.ts). Past
+  // either, the open batch is committed at once and its writers wait for it; the log segments
+  // they are in are kept meanwhile. Twice the batch bounds below, so that a batch can fill while
+  // the one before commits.
   storePendingWritesMax: 200_000,
+  storePendingBytesMax: 192 * MiB,
   // How long acknowledged writes wait to be committed to lmdb together. lmdb rewrites a whole
   // 4 KiB page for every key it changes, and its background syncs compete with the log's for the
   // disk (at 20 ms, each commit of ~700 random keys rewrites ~700 pages). With redis-benchmark SET,
@@ -75,6 +76,8 @@ export const limits = {
   // 158k-176k, and 3 nodes with 51 puts in flight 32.4k-32.7k puts/s against 29.3k-30.6k:
   // fewer commits rewrite fewer pages, and lmdb's flushes leave the disk to the log's syncs.
   storeCommitBatchMax: 100_000,
+  // ... or once the open batch's writes take this much memory (rewrites of a key count here).
+  storeCommitBatchBytesMax: 64 * MiB,
   // The read cache's size unless dkvd's --cache-mb says (record-cache.ts): 100k keys of 100-byte
   // values take about 17 MiB of it.
   cacheBytesDefault: 64 * MiB,

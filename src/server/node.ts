@@ -281,6 +281,7 @@ export class DkvNode implements Service {
       uptimeMs: this.nowMs() - s.startedAtMs,
       keys: this.store.liveKeys,
       pendingWrites: this.store.pendingWrites,
+      pendingBytes: this.store.pendingBytes,
       storeCommits: this.store.commits,
       storeCommittedWrites: this.store.committedWrites,
       walSyncs: this.store.walStats?.syncs ?? 0,

@@ -1,188 +1,259 @@
-// Writes waiting for the storage engine, found by store key without allocating: a GET looks here
-// whenever the read cache does not hold its key and a write waits, so the lookup must not build
-// a string key per request. Entries are filed under the first four bytes of the store key (the
-// top of the key's token: an int32, which V8 keeps unboxed), keys that share them in a chain,
-// and a lookup compares the whole key.
+// Writes waiting for the storage engine, off the JavaScript heap. The log makes a write durable
+// before the engine commits it (for seconds: versioned-store.ts says why), and until then reads
+// and later writes of its key find it here.
 //
-// A pending write lives for seconds (until lmdb commits its batch), through several young-
-// generation collections, each of which copies it: so it is as few objects as can be. Its key
-// and record lie in one buffer (the store uses the write's log entry), and the index adds no
-// object of its own per write.
+// A pending write lives through several young-generation collections, each of which copied it
+// when it was an object and a buffer of its own: 170 bytes a write surviving each of them, a
+// tenth of the main thread under redis-benchmark SET at pipeline 16 (heap sampling, GC trace). So
+// nothing here is a JavaScript object per write:
+// - writes are appended, as log entries (wal.ts's layout: the log writes these very bytes), to
+//   chunks of memory allocated in turn and never written twice: a view of an entry stays valid
+//   as long as it is held (the log and lmdb hold views until they have written them);
+// - a write is named by its position: chunk number × CHUNK_SPAN + offset in the chunk; positions
+//   only grow, so the writes of a batch are a range of them;
+// - the index, an open-addressing table (linear probing) with one slot per key, holds the
+//   position of each key's newest write and its tag (the first four bytes of its store key, the
+//   top of its token, which V8 keeps unboxed), so a lookup compares keys only for equal tags.
+// release() drops the chunks before a position once the engine has every write there.
 
 import { assert } from '../lib/assert.js';
+import { u16be } from '../lib/bytes.js';
+import { LOG_ENTRY_KEY_START, logEntryBytes, writeLogEntry } from './wal.js';
 
-export interface PendingWrite {
-  // The store key at [keyStart, keyEnd), the record from keyEnd to the end.
-  readonly bytes: Buffer;
-  readonly keyStart: number;
-  readonly keyEnd: number;
-  // Set once a newer write of the key has taken this one's place: then it is in the index no
-  // more, and whoever holds it knows without a lookup.
-  superseded: boolean;
-  // The next entry of the same slot (another key whose first four bytes are the same).
-  next: PendingWrite | null;
-  // Which of its owner's batches the write is in (versioned-store.ts numbers them).
-  readonly batch: number;
-}
-
-export function pendingWrite(bytes: Buffer, keyStart: number, keyEnd: number, batch = 0): PendingWrite {
-  return { bytes, keyStart, keyEnd, superseded: false, next: null, batch };
-}
-
-// A pending write's record, as a buffer of its own (a view of the entry's).
-export function pendingRecord(entry: PendingWrite): Buffer {
-  return entry.bytes.subarray(entry.keyEnd);
-}
-
-export function pendingKey(entry: PendingWrite): Buffer {
-  return entry.bytes.subarray(entry.keyStart, entry.keyEnd);
-}
+// Chunk numbers are counted in units of this in a position (an entry is at most a frame, 4 MiB).
+const CHUNK_SPAN = 1 << 24;
+// The usual chunk: about 7,000 writes of 100-byte values. A longer entry gets a chunk of its own.
+const CHUNK_BYTES = 1 << 20;
+const EMPTY = -1;
+const LENGTH_BYTES = 4;
 
 export class PendingWrites {
-  // An open-addressing table (linear probing) of slots: a slot holds the entries whose keys share
-  // their first four bytes (`tags`), chained from `heads`. It grows and never shrinks: a Map here
-  // grew to tens of thousands of entries and shrank again with every lmdb batch, and reallocating
-  // its table was over a third of what a node kept past a young-generation collection (heap
-  // sampling, 3 nodes under writes).
+  // The chunks from number `firstChunk` on, how many bytes of each hold entries, and where the
+  // next entry goes.
+  private chunks: Buffer[] = [];
+  private filled: number[] = [];
+  private firstChunk = 0;
+  private endPosition = 0;
+  private heldBytes = 0;
+  // The index: one slot per key, EMPTY or the position of the key's newest write.
   private tags: Int32Array;
-  private heads: Array<PendingWrite | null>;
-  private slotsUsed = 0;
+  private positions: Float64Array;
   private count = 0;
   // Where prefetch()'s loads go, so that the compiler keeps them.
   private prefetchSink = 0;
+  // What append() replaced (the key's write before, or EMPTY), and where the entry lies.
+  replaced = EMPTY;
+  lastChunk: Buffer = Buffer.alloc(0);
+  lastStart = 0;
+  lastEnd = 0;
 
   constructor(slots = 1024) {
     assert((slots & (slots - 1)) === 0, 'the table has a power-of-two size');
     this.tags = new Int32Array(slots);
-    this.heads = new Array<PendingWrite | null>(slots).fill(null);
+    this.positions = new Float64Array(slots).fill(EMPTY);
   }
 
+  // Keys with a pending write.
   get size(): number {
     return this.count;
   }
 
-  get(storeKey: Uint8Array): PendingWrite | undefined {
-    for (let entry = this.heads[this.slotOf(tagOf(storeKey, 0))] ?? null; entry !== null; entry = entry.next) {
-      if (holdsKey(entry, storeKey, 0, storeKey.length)) return entry;
-    }
-    return undefined;
+  // Bytes of entries in the chunks held: the memory pending writes take.
+  get bytes(): number {
+    return this.heldBytes;
   }
 
-  // Files `entry` as the newest write of its key, in place of any older one, which it returns.
-  set(entry: PendingWrite): PendingWrite | null {
-    assert(entry.next === null && !entry.superseded, 'a pending write is filed once');
-    const tag = tagOf(entry.bytes, entry.keyStart);
-    const slot = this.slotOf(tag);
-    const first = this.heads[slot] ?? null;
-    let before: PendingWrite | null = null;
-    for (let at = first; at !== null; before = at, at = at.next) {
-      if (!holdsKey(at, entry.bytes, entry.keyStart, entry.keyEnd)) continue;
-      at.superseded = true;
-      entry.next = at.next;
-      if (before === null) this.heads[slot] = entry;
-      else before.next = entry;
-      return at;
+  // The position the next entry will have: every write appended so far lies before it.
+  get end(): number {
+    return this.endPosition;
+  }
+
+  // Appends the write of `record` to `storeKey` and files it as the key's newest: returns its
+  // position, sets `replaced`, and `lastChunk`[`lastStart`, `lastEnd`) to its bytes.
+  append(storeKey: Uint8Array, record: Uint8Array): number {
+    const entryBytes = logEntryBytes(storeKey.length, record.length);
+    let chunkIndex = this.chunks.length - 1;
+    let at = chunkIndex < 0 ? 0 : this.filled[chunkIndex]!;
+    if (chunkIndex < 0 || at + entryBytes > this.chunks[chunkIndex]!.length) {
+      this.chunks.push(Buffer.allocUnsafeSlow(Math.max(CHUNK_BYTES, entryBytes)));
+      this.filled.push(0);
+      chunkIndex++;
+      at = 0;
     }
-    entry.next = first;
-    this.heads[slot] = entry;
-    this.count++;
-    if (first !== null) return null;
-    this.tags[slot] = tag;
-    if (++this.slotsUsed * 2 > this.heads.length) this.grow();
-    return null;
+    const chunk = this.chunks[chunkIndex]!;
+    writeLogEntry(chunk, at, storeKey, record);
+    this.filled[chunkIndex] = at + entryBytes;
+    const position = (this.firstChunk + chunkIndex) * CHUNK_SPAN + at;
+    this.endPosition = position + entryBytes;
+    this.heldBytes += entryBytes;
+    this.lastChunk = chunk;
+    this.lastStart = at;
+    this.lastEnd = at + entryBytes;
+    const tag = tagOf(storeKey, 0);
+    const slot = this.slotOf(tag, storeKey, 0, storeKey.length);
+    this.replaced = this.positions[slot]!;
+    this.positions[slot] = position;
+    if (this.replaced === EMPTY) {
+      this.tags[slot] = tag;
+      if (++this.count * 2 > this.positions.length) this.grow();
+    }
+    return position;
+  }
+
+  // The position of the newest write of the key bytes[start, end), or EMPTY (-1).
+  find(bytes: Uint8Array, start: number, end: number): number {
+    return this.positions[this.slotOf(tagOf(bytes, start), bytes, start, end)]!;
+  }
+
+  // The record of the write at `position`, and its store key: views of its entry.
+  record(position: number): Buffer {
+    const chunk = this.chunkAt(position);
+    const at = offsetOf(position);
+    return chunk.subarray(at + LOG_ENTRY_KEY_START + u16be(chunk, at + LOG_ENTRY_KEY_START - 2), at + entryLength(chunk, at));
+  }
+
+  key(position: number): Buffer {
+    const chunk = this.chunkAt(position);
+    const at = offsetOf(position) + LOG_ENTRY_KEY_START;
+    return chunk.subarray(at, at + u16be(chunk, at - 2));
+  }
+
+  // The position of the first write at or after `position` (or end): a batch's range starts
+  // where the writes before it ended, which may be the end of a chunk.
+  following(position: number): number {
+    const index = chunkOf(position) - this.firstChunk;
+    if (index < this.chunks.length - 1 && offsetOf(position) >= this.filled[index]!) return (chunkOf(position) + 1) * CHUNK_SPAN;
+    return position;
+  }
+
+  // The position of the write after the one at `position` (or end).
+  next(position: number): number {
+    return this.following(position + entryLength(this.chunkAt(position), offsetOf(position)));
+  }
+
+  // Whether the write at `position` is still its key's newest.
+  isNewest(position: number): boolean {
+    const chunk = this.chunkAt(position);
+    const at = offsetOf(position) + LOG_ENTRY_KEY_START;
+    return this.find(chunk, at, at + u16be(chunk, at - 2)) === position;
+  }
+
+  // Removes the write at `position` from the index if it is still its key's newest.
+  deleteIfNewest(position: number): void {
+    const chunk = this.chunkAt(position);
+    const at = offsetOf(position) + LOG_ENTRY_KEY_START;
+    const slot = this.slotOf(tagOf(chunk, at), chunk, at, at + u16be(chunk, at - 2));
+    if (this.positions[slot] !== position) return;
+    this.count--;
+    this.emptySlot(slot);
+  }
+
+  // Drops the chunks that only writes before `position` are in: the engine has them all, and
+  // the index points at none of them (views of them stay valid while they are held). The chunk
+  // writes go to stays.
+  release(position: number): void {
+    assert(position <= this.endPosition, 'releases go no further than the writes');
+    const drop = Math.min(chunkOf(position) - this.firstChunk, this.chunks.length - 1);
+    if (drop <= 0) return;
+    for (let i = 0; i < drop; i++) this.heldBytes -= this.filled[i]!;
+    this.chunks.splice(0, drop);
+    this.filled.splice(0, drop);
+    this.firstChunk += drop;
   }
 
   // Warms what lookups of keys with tags[0, count) (their tagOf) will touch: their slots, then
-  // the first entry of each and its key's bytes, each in one loop, so that the misses of
+  // the key bytes of the write each slot points at, each in one loop, so that the misses of
   // different keys overlap (as RecordCache.prefetch does). Filing a write looks its key up here:
-  // five dependent misses with 100k keys waiting, 0.6 us of a RESP SET at pipeline 16 (CPU
-  // profile). A hint only.
+  // dependent misses with 100k keys waiting, 0.6 us of a RESP SET at pipeline 16 (CPU profile).
+  // A hint only.
   prefetch(tags: Int32Array, count: number): void {
-    const heads = this.heads;
-    const mask = heads.length - 1;
+    const positions = this.positions;
+    const mask = positions.length - 1;
     let sink = 0;
+    for (let i = 0; i < count; i++) sink += this.tags[tags[i]! & mask]!;
     for (let i = 0; i < count; i++) {
-      const slot = tags[i]! & mask;
-      sink += this.tags[slot]!;
-      const head = heads[slot];
-      if (head !== null && head !== undefined) sink += head.keyStart;
-    }
-    for (let i = 0; i < count; i++) {
-      const head = heads[tags[i]! & mask];
-      if (head !== null && head !== undefined) sink += head.bytes[head.keyStart]!;
+      const position = positions[tags[i]! & mask]!;
+      if (position === EMPTY) continue;
+      const chunk = this.chunks[chunkOf(position) - this.firstChunk];
+      if (chunk !== undefined) sink += chunk[offsetOf(position) + LOG_ENTRY_KEY_START]!;
     }
     this.prefetchSink = sink;
   }
 
-  isNewest(entry: PendingWrite): boolean {
-    return !entry.superseded && this.get(pendingKey(entry)) === entry;
+  private chunkAt(position: number): Buffer {
+    const chunk = this.chunks[chunkOf(position) - this.firstChunk];
+    assert(chunk !== undefined, 'a pending write is not released while it is used');
+    return chunk;
   }
 
-  // Removes `entry` if it is still the newest write of its key.
-  deleteIfNewest(entry: PendingWrite): void {
-    if (entry.superseded) return;
-    const slot = this.slotOf(tagOf(entry.bytes, entry.keyStart));
-    let before: PendingWrite | null = null;
-    for (let at = this.heads[slot] ?? null; at !== null; before = at, at = at.next) {
-      if (at !== entry) continue;
-      assert(this.count > 0, 'a pending write is removed once');
-      this.count--;
-      if (before !== null) before.next = entry.next;
-      else if (entry.next !== null) this.heads[slot] = entry.next;
-      else this.emptySlot(slot);
-      return;
+  // The slot of the key bytes[start, end) with `tag`, or the empty slot where it would go.
+  private slotOf(tag: number, bytes: Uint8Array, start: number, end: number): number {
+    const positions = this.positions;
+    const mask = positions.length - 1;
+    let slot = tag & mask;
+    for (;;) {
+      const position = positions[slot]!;
+      if (position === EMPTY || (this.tags[slot] === tag && this.holdsKey(position, bytes, start, end))) return slot;
+      slot = (slot + 1) & mask;
     }
   }
 
-  // The slot of `tag`'s entries, or the empty slot where they would go.
-  private slotOf(tag: number): number {
-    const mask = this.heads.length - 1;
-    let slot = tag & mask;
-    while (this.heads[slot] !== null && this.tags[slot] !== tag) slot = (slot + 1) & mask;
-    return slot;
+  // Whether the write at `position` has the key bytes[start, end).
+  private holdsKey(position: number, bytes: Uint8Array, start: number, end: number): boolean {
+    const chunk = this.chunkAt(position);
+    const at = offsetOf(position) + LOG_ENTRY_KEY_START;
+    if (u16be(chunk, at - 2) !== end - start) return false;
+    for (let i = end - start - 1; i >= 0; i--) if (chunk[at + i] !== bytes[start + i]) return false;
+    return true;
   }
 
   // Empties `slot`, moving back the slots after it that probing would no longer find.
   private emptySlot(slot: number): void {
-    const mask = this.heads.length - 1;
+    const positions = this.positions;
+    const mask = positions.length - 1;
     let hole = slot;
-    for (let at = (slot + 1) & mask; this.heads[at] !== null; at = (at + 1) & mask) {
+    for (let at = (slot + 1) & mask; positions[at] !== EMPTY; at = (at + 1) & mask) {
       // The slot at `at` may fill the hole when the hole lies between its home and it.
       if (((at - (this.tags[at]! & mask)) & mask) >= ((at - hole) & mask)) {
-        this.heads[hole] = this.heads[at]!;
+        positions[hole] = positions[at]!;
         this.tags[hole] = this.tags[at]!;
         hole = at;
       }
     }
-    this.heads[hole] = null;
-    this.slotsUsed--;
+    positions[hole] = EMPTY;
   }
 
   private grow(): void {
     const tags = this.tags;
-    const heads = this.heads;
+    const positions = this.positions;
     this.tags = new Int32Array(tags.length * 2);
-    this.heads = new Array<PendingWrite | null>(heads.length * 2).fill(null);
-    for (let i = 0; i < heads.length; i++) {
-      if (heads[i] === null) continue;
-      const slot = this.slotOf(tags[i]!);
-      this.heads[slot] = heads[i]!;
+    this.positions = new Float64Array(positions.length * 2).fill(EMPTY);
+    const mask = this.positions.length - 1;
+    for (let i = 0; i < positions.length; i++) {
+      if (positions[i] === EMPTY) continue;
+      let slot = tags[i]! & mask;
+      while (this.positions[slot] !== EMPTY) slot = (slot + 1) & mask;
+      this.positions[slot] = positions[i]!;
       this.tags[slot] = tags[i]!;
     }
   }
+}
+
+function chunkOf(position: number): number {
+  return Math.floor(position / CHUNK_SPAN);
+}
+
+function offsetOf(position: number): number {
+  return position % CHUNK_SPAN;
+}
+
+// A log entry's length: its length field counts the bytes after the length and CRC fields.
+function entryLength(chunk: Buffer, at: number): number {
+  return 2 * LENGTH_BYTES + chunk.readUInt32BE(at);
 }
 
 // A store key is at least four bytes long: it starts with its token, a hash, whose first four
 // bytes are its tag.
 function tagOf(bytes: Uint8Array, at: number): number {
   return (bytes[at]! << 24) | (bytes[at + 1]! << 16) | (bytes[at + 2]! << 8) | bytes[at + 3]!;
-}
-
-// Whether `entry`'s key is bytes[start, end).
-function holdsKey(entry: PendingWrite, bytes: Uint8Array, start: number, end: number): boolean {
-  const own = entry.bytes;
-  const ownStart = entry.keyStart;
-  if (entry.keyEnd - ownStart !== end - start) return false;
-  for (let i = end - start - 1; i >= 0; i--) if (own[ownStart + i] !== bytes[start + i]) return false;
-  return true;
 }

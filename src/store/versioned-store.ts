@@ -23,9 +23,9 @@ import {
 import { VersionsScan } from '../wire/versions-scan.js';
 import type { StorageEngine } from './engine.js';
 import { overwrite } from './overwrite.js';
-import { PendingWrites, pendingKey, pendingRecord, pendingWrite, type PendingWrite } from './pending-writes.js';
+import { PendingWrites } from './pending-writes.js';
 import type { RecordCache, RecordCacheStats } from './record-cache.js';
-import { LOG_ENTRY_KEY_START, logEntry, type WalStats, type WriteAheadLog } from './wal.js';
+import type { WalStats, WriteAheadLog } from './wal.js';
 
 export const RECORD_FORMAT = 1;
 export const RECORD_HEADER_BYTES = 2;
@@ -74,16 +74,20 @@ export class VersionedStore {
   // Set when the engine failed to commit: what it holds is behind the log from then on, so the
   // store refuses writes (the log replays them at the next start).
   private failure: Error | null = null;
-  // Pending writes not yet handed to the engine (the open batch, numbered `batch`), and how many
+  // Where the pending writes not yet handed to the engine (the open batch) start, and how many
   // keys they are. With the log making writes durable, the engine gets them in batches (every
-  // storeCommitDelayMs, or once storeCommitBatchMax keys wait): a key written often is rewritten
-  // on disk once per batch, and a batch rewrites each B-tree page it touches once.
-  private uncommitted: PendingWrite[] = [];
+  // storeCommitDelayMs, or once storeCommitBatchMax keys or storeCommitBatchBytesMax bytes wait):
+  // a key written often is rewritten on disk once per batch, and a batch rewrites each B-tree
+  // page it touches once.
+  private openStart = 0;
   private uncommittedKeys = 0;
-  private batch = 0;
+  private uncommittedBytes = 0;
   private commitTimer: NodeJS.Timeout | null = null;
   // Settles once every commit started so far has; and who waits for the next commit to settle.
   private committed: Promise<void> = Promise.resolve();
+  private commitsInFlight = 0;
+  // Writes whose log appends wait for commits to free memory (persist()).
+  private appendsWaiting = 0;
   private commitWaiters: Array<() => void> = [];
 
   constructor(
@@ -105,7 +109,7 @@ export class VersionedStore {
     // pipeline 16 on 100k keys made 22-23 commits with forcing, 16 without, before batches
     // counted keys). A failed commit keeps the segment.
     wal?.useCheckpoint(async () => {
-      await (this.uncommitted.length === 0 ? this.committed : new Promise<void>((resolve) => this.commitWaiters.push(resolve)));
+      await (this.openStart === this.pending.end ? this.committed : new Promise<void>((resolve) => this.commitWaiters.push(resolve)));
       this.checkHealthy();
       await engine.flushed();
     });
@@ -115,8 +119,13 @@ export class VersionedStore {
     return this.liveKeyCount;
   }
 
+  // Keys with a write not yet committed to the engine, and the memory those writes take.
   get pendingWrites(): number {
     return this.pending.size;
+  }
+
+  get pendingBytes(): number {
+    return this.pending.bytes;
   }
 
   // Transactions handed to the engine, and the writes they carried.
@@ -165,8 +174,8 @@ export class VersionedStore {
       if (cached !== undefined) return cached.length === 0 ? undefined : cached;
     }
     if (this.pending.size > 0) {
-      const pending = this.pending.get(key);
-      if (pending !== undefined) return pendingRecord(pending);
+      const position = this.pending.find(key, 0, key.length);
+      if (position >= 0) return this.pending.record(position);
     }
     const record = this.engine.getRecord(key);
     cache?.put(key, record ?? NO_RECORD);
@@ -320,8 +329,8 @@ export class VersionedStore {
   private currentRecord(storeKey: Buffer): Buffer | undefined {
     const cached = this.cache?.get(storeKey);
     if (cached !== undefined) return cached.length === 0 ? undefined : cached;
-    const pending = this.pending.get(storeKey);
-    return pending === undefined ? this.engine.getRecord(storeKey) : pendingRecord(pending);
+    const position = this.pending.find(storeKey, 0, storeKey.length);
+    return position < 0 ? this.engine.getRecord(storeKey) : this.pending.record(position);
   }
 
   private checkHealthy(): void {
@@ -334,66 +343,87 @@ export class VersionedStore {
   // to the right total in the order they are made), and returns a promise that resolves once
   // the record is durable. Writes of one log batch share that promise: no async function and no
   // promise of its own per write (together 900 bytes of heap per RESP SET, measured). The key
-  // and record are copied at once, into the write's log entry, which the pending index keeps.
+  // and record are copied at once, into the write's log entry among the pending writes.
   private persist(storeKey: Uint8Array, record: Buffer, liveDelta: number): Promise<void> {
     assert(record[0] === RECORD_FORMAT, 'a record starts with its format');
-    const bytes = logEntry(storeKey, record);
-    const entry = pendingWrite(bytes, LOG_ENTRY_KEY_START, LOG_ENTRY_KEY_START + storeKey.length, this.batch);
+    const pending = this.pending;
+    const position = pending.append(storeKey, record);
     // Reads find the write in the cache, or among the pending ones until the engine has it.
     this.cache?.put(storeKey, record);
-    const replaced = this.pending.set(entry);
     this.liveKeyCount += liveDelta;
     const wal = this.wal;
-    if (wal === null) return this.commit([entry]);
-    this.uncommitted.push(entry);
-    // A write of a key the open batch holds takes the older write's place in it. The older one
-    // goes once half of the batch's entries are replaced ones: a key written often costs the
-    // batch one entry, not one a write.
-    if (replaced === null || replaced.batch !== this.batch) this.uncommittedKeys++;
-    else if (this.uncommitted.length > 2 * this.uncommittedKeys + 1024) this.uncommitted = this.uncommitted.filter((w) => !w.superseded);
-    // Past a bound of keys waiting for the engine, writers wait for it too; a batch of
-    // storeCommitBatchMax keys goes to the engine at once.
-    if (this.pending.size >= limits.storePendingWritesMax) return this.commitPending().then(() => wal.appendEntry(bytes));
-    if (this.uncommittedKeys >= limits.storeCommitBatchMax) void this.commitPending();
-    else this.commitTimer ??= setTimeout(this.commitPending, limits.storeCommitDelayMs);
-    return wal.appendEntry(bytes);
+    if (wal === null) return this.commitRange(position, pending.end);
+    // A rewrite of a key the open batch holds costs the batch no key: the engine gets the newest.
+    if (pending.replaced < this.openStart) this.uncommittedKeys++;
+    const chunk = pending.lastChunk;
+    const start = pending.lastStart;
+    const end = pending.lastEnd;
+    this.uncommittedBytes += end - start;
+    // Past a bound of keys or bytes waiting for the engine, writers wait for the commits under way
+    // (starting one if there is none), and so does every writer after them until they are done:
+    // the log must have a key's writes in the order they were made, or a replay would end on an
+    // older one. A batch of storeCommitBatchMax keys or storeCommitBatchBytesMax bytes goes to
+    // the engine at once.
+    if (this.appendsWaiting > 0 || pending.size >= limits.storePendingWritesMax || pending.bytes >= limits.storePendingBytesMax) {
+      if (this.commitsInFlight === 0) void this.commitPending();
+      this.appendsWaiting++;
+      return this.committed.then(() => {
+        this.appendsWaiting--;
+        return wal.appendBytes(chunk, start, end);
+      });
+    }
+    if (this.uncommittedKeys >= limits.storeCommitBatchMax || this.uncommittedBytes >= limits.storeCommitBatchBytesMax) {
+      void this.commitPending();
+    } else this.commitTimer ??= setTimeout(this.commitPending, limits.storeCommitDelayMs);
+    return wal.appendBytes(chunk, start, end);
   }
 
   // Hands the engine every write it does not have yet, in one transaction.
   private readonly commitPending = (): Promise<void> => {
     if (this.commitTimer !== null) clearTimeout(this.commitTimer);
     this.commitTimer = null;
-    const writes = this.uncommitted;
-    this.uncommitted = [];
+    const start = this.openStart;
+    this.openStart = this.pending.end;
     this.uncommittedKeys = 0;
-    this.batch++;
-    const done = this.commit(writes).catch(() => undefined);
-    // Commits may overlap, and a later one may settle first.
-    const committed = Promise.all([this.committed, done]).then(() => undefined);
-    this.committed = committed;
+    this.uncommittedBytes = 0;
+    const done = this.commitRange(start, this.openStart);
     const waiters = this.commitWaiters;
     this.commitWaiters = [];
-    if (waiters.length > 0) void committed.then(() => waiters.forEach((resolve) => resolve()));
-    return done;
+    if (waiters.length > 0) void this.committed.then(() => waiters.forEach((resolve) => resolve()));
+    return done.catch(() => undefined);
   };
 
-  // Hands the engine `writes` and, once they are committed, drops them from the pending index.
-  // A key written again since is committed once, by its newest entry (a newer write that comes
-  // in while this runs is in the next batch). The puts go in slices, one event-loop turn each:
-  // lmdb-js costs 1-3 µs of this thread per put, and a second's batch of a busy node in one go
-  // held every request behind it for 2-6 ms (18,000 puts under a write load: 30-86 ms).
-  private async commit(writes: PendingWrite[]): Promise<void> {
+  // commit() of the writes in [start, end); once it and every commit before it have settled,
+  // and none failed, their memory goes.
+  private commitRange(start: number, end: number): Promise<void> {
+    this.commitsInFlight++;
+    const done = this.commit(start, end);
+    // Commits may overlap, and a later one may settle first.
+    this.committed = Promise.all([this.committed, done.catch(() => undefined)]).then(() => {
+      this.commitsInFlight--;
+      if (this.failure === null) this.pending.release(end);
+    });
+    return done;
+  }
+
+  // Hands the engine the writes in [start, end) and, once they are committed, drops them from
+  // the pending index. A key written again since is committed once, by its newest write (a newer
+  // write that comes in while this runs is in the next batch). The puts go in slices, one
+  // event-loop turn each: lmdb-js costs 1-3 µs of this thread per put, and a second's batch of a
+  // busy node in one go held every request behind it for 2-6 ms (18,000 puts under a write
+  // load: 30-86 ms).
+  private async commit(start: number, end: number): Promise<void> {
+    const pending = this.pending;
     const commits: Array<Promise<unknown>> = [];
     let last: Promise<unknown> | undefined;
     let puts = 0;
-    for (let i = 0; i < writes.length; i++) {
-      if (i > 0 && i % limits.storeCommitSlice === 0) await new Promise(setImmediate);
-      const entry = writes[i]!;
-      // A batch's writes are in the pending index until they are committed, unless a newer
-      // write of the key took their place.
-      if (entry.superseded) continue;
-      // lmdb answers every put of one transaction with the same promise.
-      const committed = this.engine.putRecord(pendingKey(entry), pendingRecord(entry));
+    let seen = 0;
+    for (let at = pending.following(start); at < end; at = pending.next(at)) {
+      if (++seen % limits.storeCommitSlice === 0) await new Promise(setImmediate);
+      if (!pending.isNewest(at)) continue;
+      // lmdb answers every put of one transaction with the same promise. It reads the record
+      // from the view when it writes the transaction: the pending write's memory stays until then.
+      const committed = this.engine.putRecord(pending.key(at), pending.record(at));
       if (committed !== last) commits.push(committed);
       last = committed;
       puts++;
@@ -409,9 +439,10 @@ export class VersionedStore {
       throw new DkvError('STORAGE_FAILED', `write failed: ${(error as Error).message}`, { cause: error });
     }
     // In slices too: dropping 60,000 entries in one go held requests up for 4-5 ms.
-    for (let i = 0; i < writes.length; i++) {
-      if (i > 0 && i % limits.storeCommitSlice === 0) await new Promise(setImmediate);
-      this.pending.deleteIfNewest(writes[i]!);
+    seen = 0;
+    for (let at = pending.following(start); at < end; at = pending.next(at)) {
+      if (++seen % limits.storeCommitSlice === 0) await new Promise(setImmediate);
+      pending.deleteIfNewest(at);
     }
   }
 

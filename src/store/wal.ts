@@ -37,6 +37,12 @@ const SEGMENT_NAME = /^(\d{10})\.log$/;
 
 interface Batch {
   buffers: Buffer[];
+  // The bytes appended last, run[runStart, runEnd), not yet in `buffers`: appends of adjacent
+  // bytes of one buffer extend it, so that a batch of pending writes is one buffer to write.
+  run: Buffer | null;
+  runStart: number;
+  runEnd: number;
+  records: number;
   bytes: number;
   done: Promise<void>;
   resolve: () => void;
@@ -52,7 +58,14 @@ function newBatch(): Batch {
   });
   // A batch that fails rejects every writer in it; none of them may go unhandled.
   done.catch(() => undefined);
-  return { buffers: [], bytes: 0, done, resolve, reject };
+  return { buffers: [], run: null, runStart: 0, runEnd: 0, records: 0, bytes: 0, done, resolve, reject };
+}
+
+// Moves the batch's run of bytes into its buffers.
+function endRun(batch: Batch): void {
+  if (batch.run === null) return;
+  batch.buffers.push(batch.run.subarray(batch.runStart, batch.runEnd));
+  batch.run = null;
 }
 
 // Counters for STATS: how the log is doing.
@@ -164,11 +177,23 @@ export class WriteAheadLog {
   // Resolves when `entry`, made by logEntry(), is on disk. The log holds on to it until then:
   // it must not change.
   appendEntry(entry: Buffer): Promise<void> {
+    return this.appendBytes(entry, 0, entry.length);
+  }
+
+  // appendEntry() for the entry at bytes[start, end), which must not change either.
+  appendBytes(bytes: Buffer, start: number, end: number): Promise<void> {
     if (this.closed) return Promise.reject(new DkvError('SHUTTING_DOWN', 'the write-ahead log is closed'));
     if (this.failure !== null) return Promise.reject(this.failure);
     const batch = this.open;
-    batch.buffers.push(entry);
-    batch.bytes += entry.length;
+    if (batch.run === bytes && batch.runEnd === start) batch.runEnd = end;
+    else {
+      endRun(batch);
+      batch.run = bytes;
+      batch.runStart = start;
+      batch.runEnd = end;
+    }
+    batch.records++;
+    batch.bytes += end - start;
     if (!this.scheduled) {
       // Let the rest of this turn's writes join the batch.
       this.scheduled = true;
@@ -184,10 +209,10 @@ export class WriteAheadLog {
   // how many may overlap, and why the gap.
   private readonly sync = (): void => {
     this.scheduled = false;
-    if (this.open.buffers.length === 0 || this.syncsInFlight >= limits.walSyncsInFlightMax) return;
+    if (this.open.records === 0 || this.syncsInFlight >= limits.walSyncsInFlightMax) return;
     const now = performance.now();
     const waitMs = this.lastSyncStartMs + this.syncGapMs - now;
-    if (waitMs > 0 && this.open.buffers.length < limits.walSyncBatchMin && !this.closing) {
+    if (waitMs > 0 && this.open.records < limits.walSyncBatchMin && !this.closing) {
       this.gapTimer ??= setTimeout(this.afterGap, waitMs);
       return;
     }
@@ -204,6 +229,7 @@ export class WriteAheadLog {
     // the next one is ready, writing goes on past the end of this one.
     if (this.next !== null && (this.position >= this.segmentBytesMax || !this.prepared)) this.rotate();
     const fd = this.fd;
+    endRun(batch);
     // The write goes straight to the page cache (tens of microseconds for a batch); a round trip
     // through the thread pool for it cost 0.25 ms a batch, measured. The sync waits for the
     // disk, in the thread pool.
@@ -221,13 +247,13 @@ export class WriteAheadLog {
       this.syncsInFlight--;
       const stats = this.stats;
       stats.syncs++;
-      stats.records += batch.buffers.length;
+      stats.records += batch.records;
       stats.bytes += batch.bytes;
       stats.syncMicros += Math.round((performance.now() - started) * 1000);
       if (error === null) batch.resolve();
       else this.fail(batch, error);
       if (this.syncsInFlight === 0) for (const waiter of this.drainWaiters.splice(0)) waiter();
-      if (this.open.buffers.length > 0 && !this.scheduled) this.sync();
+      if (this.open.records > 0 && !this.scheduled) this.sync();
     });
   };
 
@@ -276,7 +302,7 @@ export class WriteAheadLog {
     this.closing = true;
     if (this.gapTimer !== null) clearTimeout(this.gapTimer);
     this.gapTimer = null;
-    for (let round = 0; round < 1000 && (this.open.buffers.length > 0 || this.syncsInFlight > 0); round++) {
+    for (let round = 0; round < 1000 && (this.open.records > 0 || this.syncsInFlight > 0); round++) {
       this.sync();
       await this.drained();
     }
@@ -302,15 +328,26 @@ export const LOG_ENTRY_KEY_START = RECORD_HEADER_BYTES + 2;
 // record from the key's end to the entry's. The store keeps a pending write's key and record in
 // its entry, so that they are copied once and the write keeps one buffer until lmdb has it.
 export function logEntry(storeKey: Uint8Array, record: Uint8Array): Buffer {
+  const entry = Buffer.allocUnsafe(logEntryBytes(storeKey.length, record.length));
+  writeLogEntry(entry, 0, storeKey, record);
+  return entry;
+}
+
+// The bytes of a log entry of a key and a record of these lengths.
+export function logEntryBytes(keyBytes: number, recordBytes: number): number {
+  return LOG_ENTRY_KEY_START + keyBytes + recordBytes;
+}
+
+// Writes the log entry of `storeKey` and `record` at target[at, at + logEntryBytes(...)).
+export function writeLogEntry(target: Buffer, at: number, storeKey: Uint8Array, record: Uint8Array): void {
   assert(storeKey.length <= 0xffff, 'a store key fits its u16 length');
   const payloadBytes = 2 + storeKey.length + record.length;
-  const entry = Buffer.allocUnsafe(RECORD_HEADER_BYTES + payloadBytes);
-  entry.writeUInt32BE(payloadBytes, 0);
-  entry.writeUInt16BE(storeKey.length, RECORD_HEADER_BYTES);
-  entry.set(storeKey, LOG_ENTRY_KEY_START);
-  entry.set(record, LOG_ENTRY_KEY_START + storeKey.length);
-  entry.writeUInt32BE(crc32(entry, RECORD_HEADER_BYTES, entry.length), 4);
-  return entry;
+  target.writeUInt32BE(payloadBytes, at);
+  target.writeUInt16BE(storeKey.length, at + RECORD_HEADER_BYTES);
+  target.set(storeKey, at + LOG_ENTRY_KEY_START);
+  target.set(record, at + LOG_ENTRY_KEY_START + storeKey.length);
+  const end = at + RECORD_HEADER_BYTES + payloadBytes;
+  target.writeUInt32BE(crc32(target, at + RECORD_HEADER_BYTES, end), at + 4);
 }
 
 // A segment may already be gone: close() removes every segment, and a rotation's removal may

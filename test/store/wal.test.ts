@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import t from 'tap';
 import { createRootLogger } from '../../src/lib/log.js';
 import { MemoryEngine } from '../../src/store/memory-engine.js';
-import { WriteAheadLog } from '../../src/store/wal.js';
+import { logEntry, WriteAheadLog } from '../../src/store/wal.js';
 import { crc32 } from '../../src/lib/crc32.js';
 import { limits } from '../../src/lib/limits.js';
 import { removeDir, tempDir } from '../helpers/dkvd.js';
@@ -27,6 +27,36 @@ t.test('records appended are replayed into the engine at the next open', async (
   t.equal(engine.getRecord(b('k1'))?.toString(), 'r1b', 'the last record of a key wins');
   t.equal(engine.getRecord(b('k2'))?.toString(), 'r2');
   t.notOk(readdirSync(dir).includes('0000000001.log'), 'replayed segments are deleted');
+  await again.close();
+});
+
+t.test('entries appended as ranges of shared buffers, adjacent or not, are written as they lie', async (t) => {
+  const dir = tempDir();
+  t.teardown(() => removeDir(dir));
+  const wal = await WriteAheadLog.open(dir, new MemoryEngine(), log);
+  // Two buffers of entries back to back, as the pending writes keep them; appended in an order
+  // that extends a run, breaks it, and comes back to a buffer after another.
+  const entries = Array.from({ length: 6 }, (_, i) => logEntry(b(`key${i}`), b(`record${i}`)));
+  const first = Buffer.concat(entries.slice(0, 3));
+  const second = Buffer.concat(entries.slice(3));
+  const at = (i: number): [Buffer, number, number] => {
+    const buffer = i < 3 ? first : second;
+    const start = entries.slice(i < 3 ? 0 : 3, i).reduce((sum, entry) => sum + entry.length, 0);
+    return [buffer, start, start + entries[i]!.length];
+  };
+  const order = [0, 1, 3, 4, 2, 5, 3];
+  await Promise.all(order.map((i) => wal.appendBytes(...at(i))));
+  t.equal(wal.stats.records, order.length);
+  // The segment holds those entries in that order, and nothing else.
+  const segment = readFileSync(join(dir, '0000000001.log'));
+  t.same(segment.subarray(0, wal.stats.bytes), Buffer.concat(order.map((i) => entries[i]!)));
+  t.ok(segment.subarray(wal.stats.bytes).every((byte) => byte === 0), 'and nothing after them');
+  copyFileSync(join(dir, '0000000001.log'), join(dir, 'crash.bak'));
+  await wal.close();
+  renameSync(join(dir, 'crash.bak'), join(dir, '0000000001.log'));
+  const engine = new MemoryEngine();
+  const again = await WriteAheadLog.open(dir, engine, log);
+  for (let i = 0; i < 6; i++) t.equal(engine.getRecord(b(`key${i}`))?.toString(), `record${i}`);
   await again.close();
 });
 
