@@ -13,7 +13,10 @@
 //   only grow, so the writes of a batch are a range of them;
 // - the index, an open-addressing table (linear probing) with one slot per key, holds the
 //   position of each key's newest write and its tag (the first four bytes of its store key, the
-//   top of its token, which V8 keeps unboxed), so a lookup compares keys only for equal tags.
+//   top of its token, which V8 keeps unboxed), so a lookup compares keys only for equal tags;
+// - a bit per 8 bytes of each chunk says that the write starting there was replaced by a newer
+//   one of its key, so that committing a batch skips those without a lookup (a lookup per
+//   write was 5% of a node's main thread under writes, CPU profile).
 // release() drops the chunks before a position once the engine has every write there.
 
 import { assert } from '../lib/assert.js';
@@ -32,6 +35,7 @@ export class PendingWrites {
   // next entry goes.
   private chunks: Buffer[] = [];
   private filled: number[] = [];
+  private replacedBits: Uint8Array[] = [];
   private firstChunk = 0;
   private endPosition = 0;
   private heldBytes = 0;
@@ -75,8 +79,10 @@ export class PendingWrites {
     let chunkIndex = this.chunks.length - 1;
     let at = chunkIndex < 0 ? 0 : this.filled[chunkIndex]!;
     if (chunkIndex < 0 || at + entryBytes > this.chunks[chunkIndex]!.length) {
-      this.chunks.push(Buffer.allocUnsafeSlow(Math.max(CHUNK_BYTES, entryBytes)));
+      const bytes = Math.max(CHUNK_BYTES, entryBytes);
+      this.chunks.push(Buffer.allocUnsafeSlow(bytes));
       this.filled.push(0);
+      this.replacedBits.push(new Uint8Array(Math.ceil(bytes / 64)));
       chunkIndex++;
       at = 0;
     }
@@ -91,11 +97,15 @@ export class PendingWrites {
     this.lastEnd = at + entryBytes;
     const tag = tagOf(storeKey, 0);
     const slot = this.slotOf(tag, storeKey, 0, storeKey.length);
-    this.replaced = this.positions[slot]!;
+    const replaced = this.positions[slot]!;
+    this.replaced = replaced;
     this.positions[slot] = position;
-    if (this.replaced === EMPTY) {
+    if (replaced === EMPTY) {
       this.tags[slot] = tag;
       if (++this.count * 2 > this.positions.length) this.grow();
+    } else {
+      const bit = offsetOf(replaced) >> 3;
+      this.replacedBits[chunkOf(replaced) - this.firstChunk]![bit >> 3]! |= 1 << (bit & 7);
     }
     return position;
   }
@@ -131,8 +141,15 @@ export class PendingWrites {
     return this.following(position + entryLength(this.chunkAt(position), offsetOf(position)));
   }
 
-  // Whether the write at `position` is still its key's newest.
+  // Whether a newer write of its key replaced the write at `position`.
+  wasReplaced(position: number): boolean {
+    const bit = offsetOf(position) >> 3;
+    return (this.replacedBits[chunkOf(position) - this.firstChunk]![bit >> 3]! & (1 << (bit & 7))) !== 0;
+  }
+
+  // Whether the write at `position` is still its key's newest: not replaced, nor removed.
   isNewest(position: number): boolean {
+    if (this.wasReplaced(position)) return false;
     const chunk = this.chunkAt(position);
     const at = offsetOf(position) + LOG_ENTRY_KEY_START;
     return this.find(chunk, at, at + u16be(chunk, at - 2)) === position;
@@ -140,6 +157,7 @@ export class PendingWrites {
 
   // Removes the write at `position` from the index if it is still its key's newest.
   deleteIfNewest(position: number): void {
+    if (this.wasReplaced(position)) return;
     const chunk = this.chunkAt(position);
     const at = offsetOf(position) + LOG_ENTRY_KEY_START;
     const slot = this.slotOf(tagOf(chunk, at), chunk, at, at + u16be(chunk, at - 2));
@@ -158,6 +176,7 @@ export class PendingWrites {
     for (let i = 0; i < drop; i++) this.heldBytes -= this.filled[i]!;
     this.chunks.splice(0, drop);
     this.filled.splice(0, drop);
+    this.replacedBits.splice(0, drop);
     this.firstChunk += drop;
   }
 

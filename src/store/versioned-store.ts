@@ -420,7 +420,8 @@ export class VersionedStore {
     let seen = 0;
     for (let at = pending.following(start); at < end; at = pending.next(at)) {
       if (++seen % limits.storeCommitSlice === 0) await new Promise(setImmediate);
-      if (!pending.isNewest(at)) continue;
+      // Until this commit settles, its writes leave the index only when newer ones replace them.
+      if (pending.wasReplaced(at)) continue;
       // lmdb answers every put of one transaction with the same promise. It reads the record
       // from the view when it writes the transaction: the pending write's memory stays until then.
       const committed = this.engine.putRecord(pending.key(at), pending.record(at));

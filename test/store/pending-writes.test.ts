@@ -24,12 +24,14 @@ t.test('behaves like a Map keyed by the whole key', async (t) => {
       const pending = new PendingWrites(4);
       const model = new Map<string, number>();
       const appended: number[] = [];
+      const replaced = new Set<number>();
       for (const [kind, k, size] of ops) {
         const name = k.toString('hex');
         if (kind === 'append') {
           const record = Buffer.alloc(size + 1, size & 0xff);
           const position = pending.append(k, record);
           if (pending.replaced !== (model.get(name) ?? -1)) return false;
+          if (model.has(name)) replaced.add(model.get(name)!);
           if (appended.length > 0 && position <= appended.at(-1)!) return false;
           appended.push(position);
           model.set(name, position);
@@ -51,6 +53,7 @@ t.test('behaves like a Map keyed by the whole key', async (t) => {
       }
       // Positions no longer in the index are not the newest, and deleting them changes nothing.
       for (const position of appended) {
+        if (pending.wasReplaced(position) !== replaced.has(position)) return false;
         if (pending.isNewest(position) !== [...model.values()].includes(position)) return false;
         pending.deleteIfNewest(position);
       }
