@@ -24,6 +24,7 @@ import {
   decodeVersionsBody,
   encodeBody,
   encodeContext,
+  encodeReplicaPutBody,
   getReplyOf,
   NOT_FOUND_REPLY,
   versionedFromReply,
@@ -247,13 +248,16 @@ export class Coordinator {
       };
       if (selfIsReplica) local.durable.then(succeed, fail);
       else local.durable.catch(() => undefined);
+      // Every healthy replica gets the same bytes, encoded once.
+      let body: Buffer | undefined;
       for (const id of others) {
         if (!this.view.isHealthy(id)) {
           standIn(id);
           continue;
         }
         this.stats.replicaWritesSent++;
-        this.peers.request(id, Opcode.REPLICA_PUT, { key, versions: versionsBody }, timeoutMs).then(succeed, () => standIn(id));
+        body ??= encodeReplicaPutBody(key, versionsBody);
+        this.peers.request(id, Opcode.REPLICA_PUT, body, timeoutMs).then(succeed, () => standIn(id));
       }
     });
     // A forwarded write's coordinator keeps its own copy too (its dot counters must not repeat),

@@ -172,7 +172,8 @@ export class SimDataCluster {
     const send = (to: string, opcode: number, body: unknown, timeoutMs: number, raw: boolean): Promise<unknown> =>
       new Promise((resolve, reject) => {
         this.requestsSent++;
-        const bytes = Buffer.from(encodeBody(body));
+        // As the real client does, a body already encoded goes as it is.
+        const bytes = Buffer.isBuffer(body) ? body : Buffer.from(encodeBody(body));
         const fault = this.faults.get(to) ?? 'none';
         const target = this.nodes.get(to);
         let settled = false;

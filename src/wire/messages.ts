@@ -3,6 +3,7 @@
 // BAD_REQUEST, KEY_TOO_LARGE, VALUE_TOO_LARGE or TOO_MANY_KEYS. Pure.
 
 import { Decoder, Encoder } from '@msgpack/msgpack';
+import { assert } from '../lib/assert.js';
 import { sameBytes, u16be, u32be } from '../lib/bytes.js';
 import { DkvError } from '../lib/errors.js';
 import { limits } from '../lib/limits.js';
@@ -473,6 +474,44 @@ export function readReplicaPutInPlace(bytes: Uint8Array, start: number, end: num
   if (afterKey < 0 || key.end - key.start > limits.keyBytesMax) return false;
   if (afterKey + VERSIONS_KEY.length > end || !sameBytes(bytes, afterKey, VERSIONS_KEY, 0, VERSIONS_KEY.length)) return false;
   return readBinInPlace(bytes, afterKey + VERSIONS_KEY.length, end, versions) === end;
+}
+
+// {"key": bin, "versions": bin}, written directly: the REPLICA_PUT body a coordinator sends to
+// each replica of every write (the same bytes for all of them), as readReplicaPutInPlace reads
+// it and as encodeBody would write it.
+export function encodeReplicaPutBody(key: Uint8Array, versions: Uint8Array): Buffer {
+  const body = Buffer.allocUnsafe(5 + binBytes(key.length) + VERSIONS_KEY.length + binBytes(versions.length));
+  body.set([0x82, 0xa3, 0x6b, 0x65, 0x79], 0);
+  let at = writeBin(body, 5, key);
+  body.set(VERSIONS_KEY, at);
+  at = writeBin(body, at + VERSIONS_KEY.length, versions);
+  assert(at === body.length, 'a REPLICA_PUT body fills its buffer');
+  return body;
+}
+
+// The bytes of a msgpack bin of `length` bytes, header included.
+function binBytes(length: number): number {
+  return (length <= 0xff ? 2 : length <= 0xffff ? 3 : 5) + length;
+}
+
+// Writes `data` as a msgpack bin at target[at]; returns the offset after it.
+function writeBin(target: Buffer, at: number, data: Uint8Array): number {
+  const length = data.length;
+  if (length <= 0xff) {
+    target[at] = 0xc4;
+    target[at + 1] = length;
+    at += 2;
+  } else if (length <= 0xffff) {
+    target[at] = 0xc5;
+    target.writeUInt16BE(length, at + 1);
+    at += 3;
+  } else {
+    target[at] = 0xc6;
+    target.writeUInt32BE(length, at + 1);
+    at += 5;
+  }
+  target.set(data, at);
+  return at + length;
 }
 
 // A bin 8, 16 or 32 at `at`, before `end`: its data's span goes to `span`; returns the offset

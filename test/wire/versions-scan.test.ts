@@ -7,7 +7,7 @@ import t from 'tap';
 import { MemoryEngine } from '../../src/store/memory-engine.js';
 import { encodeRecord, RECORD_HEADER_BYTES, VersionedStore } from '../../src/store/versioned-store.js';
 import { isTombstone, mergeVersions, supersedes, writeVersion, type Versioned } from '../../src/version/dvv.js';
-import { decodeBody, decodeGetReply, encodeBody, readReplicaPutInPlace, versionedFromReply } from '../../src/wire/messages.js';
+import { decodeBody, decodeGetReply, encodeBody, encodeReplicaPutBody, readReplicaPutInPlace, versionedFromReply } from '../../src/wire/messages.js';
 import { VersionsScan } from '../../src/wire/versions-scan.js';
 
 const NODES = ['node-b', 'node-a', 'node-10'] as const;
@@ -130,6 +130,19 @@ t.test('REPLICA_PUT read in place: {key: bin, versions: bin} only', async (t) =>
   t.notOk(readReplicaPutInPlace(body, 0, body.length - 1, key, versions), 'and a body cut short');
   const longKey = Buffer.from(encodeBody({ key: Buffer.alloc(2000), versions: Buffer.from([1]) }));
   t.notOk(readReplicaPutInPlace(longKey, 0, longKey.length, key, versions), 'and a key longer than a key may be');
+});
+
+t.test('a REPLICA_PUT body written directly is what encodeBody writes, and reads back in place', async (t) => {
+  const key = { start: 0, end: 0 };
+  const versions = { start: 0, end: 0 };
+  // Lengths at each edge of msgpack's bin 8, 16 and 32.
+  for (const [keyBytes, versionsBytes] of [[1, 0], [255, 255], [256, 256], [1024, 65_535], [3, 65_536], [7, 1 << 20]] as const) {
+    const k = Buffer.alloc(keyBytes, 0x6b);
+    const v = Buffer.alloc(versionsBytes, 0x76);
+    const body = encodeReplicaPutBody(k, v);
+    t.same(body, Buffer.from(encodeBody({ key: k, versions: v })), `key ${keyBytes} bytes, versions ${versionsBytes}`);
+    t.ok(readReplicaPutInPlace(body, 0, body.length, key, versions) && key.end - key.start === keyBytes && versions.end - versions.start === versionsBytes);
+  }
 });
 
 t.test('replica merges through mergeInPlace leave what merge() leaves', async (t) => {
