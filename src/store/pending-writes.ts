@@ -76,6 +76,7 @@ export class PendingWrites {
   // position, sets `replaced`, and `lastChunk`[`lastStart`, `lastEnd`) to its bytes.
   append(storeKey: Uint8Array, record: Uint8Array): number {
     const entryBytes = logEntryBytes(storeKey.length, record.length);
+    assert(entryBytes < CHUNK_SPAN, 'a pending write fits the span of a position');
     let chunkIndex = this.chunks.length - 1;
     let at = chunkIndex < 0 ? 0 : this.filled[chunkIndex]!;
     if (chunkIndex < 0 || at + entryBytes > this.chunks[chunkIndex]!.length) {
