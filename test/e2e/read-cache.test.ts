@@ -21,6 +21,9 @@ t.test('writes file their records; reads hit them once lmdb has the key; later w
   t.teardown(() => client.close());
   const keys = 200;
   await Promise.all(Array.from({ length: keys }, (_, i) => client.put(`c${i}`, `one-${i}`)));
+  // They wait for lmdb's next batch (seconds away): STATS counts them and the memory they take.
+  t.equal(await stat(client, 'pendingWrites'), keys);
+  t.ok((await stat(client, 'pendingBytes')) >= keys * 20, 'pendingBytes counts their log entries');
   await untilCommitted(client);
   const read = async (): Promise<string[]> =>
     (await Promise.all(Array.from({ length: keys }, (_, i) => client.get(`c${i}`)))).map((r) => r?.values.join('|') ?? '(none)');
