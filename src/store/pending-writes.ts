@@ -21,14 +21,13 @@
 
 import { assert } from '../lib/assert.js';
 import { u16be } from '../lib/bytes.js';
-import { LOG_ENTRY_KEY_START, logEntryBytes, writeLogEntry } from './wal.js';
+import { LOG_ENTRY_KEY_START, logEntryBytes, logEntryLength, writeLogEntry } from './wal.js';
 
 // Chunk numbers are counted in units of this in a position (an entry is at most a frame, 4 MiB).
 const CHUNK_SPAN = 1 << 24;
 // The usual chunk: about 7,000 writes of 100-byte values. A longer entry gets a chunk of its own.
 const CHUNK_BYTES = 1 << 20;
 const EMPTY = -1;
-const LENGTH_BYTES = 4;
 
 export class PendingWrites {
   // The chunks from number `firstChunk` on, how many bytes of each hold entries, and where the
@@ -120,7 +119,7 @@ export class PendingWrites {
   record(position: number): Buffer {
     const chunk = this.chunkAt(position);
     const at = offsetOf(position);
-    return chunk.subarray(at + LOG_ENTRY_KEY_START + u16be(chunk, at + LOG_ENTRY_KEY_START - 2), at + entryLength(chunk, at));
+    return chunk.subarray(at + LOG_ENTRY_KEY_START + u16be(chunk, at + LOG_ENTRY_KEY_START - 2), at + logEntryLength(chunk, at));
   }
 
   key(position: number): Buffer {
@@ -139,7 +138,7 @@ export class PendingWrites {
 
   // The position of the write after the one at `position` (or end).
   next(position: number): number {
-    return this.following(position + entryLength(this.chunkAt(position), offsetOf(position)));
+    return this.following(position + logEntryLength(this.chunkAt(position), offsetOf(position)));
   }
 
   // Whether a newer write of its key replaced the write at `position`.
@@ -265,11 +264,6 @@ function chunkOf(position: number): number {
 
 function offsetOf(position: number): number {
   return position % CHUNK_SPAN;
-}
-
-// A log entry's length: its length field counts the bytes after the length and CRC fields.
-function entryLength(chunk: Buffer, at: number): number {
-  return 2 * LENGTH_BYTES + chunk.readUInt32BE(at);
 }
 
 // A store key is at least four bytes long: it starts with its token, a hash, whose first four

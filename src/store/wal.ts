@@ -27,6 +27,7 @@ import { promisify } from 'node:util';
 import { join } from 'node:path';
 import { assert } from '../lib/assert.js';
 import { DkvError } from '../lib/errors.js';
+import { u32be } from '../lib/bytes.js';
 import { crc32 } from '../lib/crc32.js';
 import { limits } from '../lib/limits.js';
 import type { Logger } from '../lib/log.js';
@@ -336,6 +337,11 @@ export function logEntry(storeKey: Uint8Array, record: Uint8Array): Buffer {
 // The bytes of a log entry of a key and a record of these lengths.
 export function logEntryBytes(keyBytes: number, recordBytes: number): number {
   return LOG_ENTRY_KEY_START + keyBytes + recordBytes;
+}
+
+// The bytes of the log entry at bytes[at]: its length field counts those after it and the CRC.
+export function logEntryLength(bytes: Uint8Array, at: number): number {
+  return RECORD_HEADER_BYTES + u32be(bytes, at);
 }
 
 // Writes the log entry of `storeKey` and `record` at target[at, at + logEntryBytes(...)).
