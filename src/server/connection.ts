@@ -142,11 +142,17 @@ export class Connection {
     this.outputStart = this.outputEnd;
   }
 
+  // Replies gather until every connection's input of this event-loop turn has been handled, and
+  // then go out together (setImmediate runs after the turn's I/O callbacks; process.nextTick ran
+  // after each one). The client then finds many replies at once instead of being woken for each
+  // connection's in turn. redis-benchmark GET at pipeline 16, three alternating pairs: 811k-924k
+  // against 682k-794k GETs/s, 1.12-1.26 against 1.30-1.53 µs of dkvd's CPU a GET; pipeline 1 GET
+  // and SET at pipeline 16, and 3 nodes under writes, alike.
   private cork(): void {
     if (this.corked) return;
     this.corked = true;
     this.socket.cork();
-    process.nextTick(this.uncork);
+    setImmediate(this.uncork);
   }
 
   private readonly uncork = (): void => {
