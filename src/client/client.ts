@@ -482,6 +482,15 @@ function resultOf(reply: GetReply): GetResult | null {
   };
 }
 
+// `body`, if a frame can carry it (a request the server would refuse, and close the connection
+// for, is refused here instead).
+function fitsFrame<T extends Uint8Array>(body: T): T {
+  if (body.length > limits.frameBytesMax - FRAME_HEADER_BYTES) {
+    throw new DkvError('VALUE_TOO_LARGE', `request of ${body.length} bytes exceeds the frame limit`);
+  }
+  return body;
+}
+
 // {"key": bin}, written directly: the body of GET, the request the benchmarks send most.
 function encodeKeyBody(key: Uint8Array): Buffer {
   if (key.length > limits.keyBytesMax) {
@@ -502,16 +511,13 @@ function encodeKeyBody(key: Uint8Array): Buffer {
 }
 
 function frameOf(opcode: number, requestId: number, body: unknown): Buffer {
-  if (Buffer.isBuffer(body)) return encodeFrame(opcode, 0, requestId, body);
+  if (Buffer.isBuffer(body)) return encodeFrame(opcode, 0, requestId, fitsFrame(body));
   if (body === null) {
     const frame = Buffer.allocUnsafe(FRAME_HEADER_BYTES);
     writeFrameHeader(frame, 0, 0, opcode, 0, requestId);
     return frame;
   }
-  const bytes = encodeBodyShared(body);
-  if (bytes.length > limits.frameBytesMax - FRAME_HEADER_BYTES) {
-    throw new DkvError('VALUE_TOO_LARGE', `request of ${bytes.length} bytes exceeds the frame limit`);
-  }
+  const bytes = fitsFrame(encodeBodyShared(body));
   const frame = Buffer.allocUnsafe(FRAME_HEADER_BYTES + bytes.length);
   writeFrameHeader(frame, 0, bytes.length, opcode, 0, requestId);
   frame.set(bytes, FRAME_HEADER_BYTES);

@@ -326,8 +326,8 @@ export class WriteAheadLog {
 export const LOG_ENTRY_KEY_START = RECORD_HEADER_BYTES + 2;
 
 // The log entry of a write of `record` under `storeKey`: the key at LOG_ENTRY_KEY_START, the
-// record from the key's end to the entry's. The store keeps a pending write's key and record in
-// its entry, so that they are copied once and the write keeps one buffer until lmdb has it.
+// record from the key's end to the entry's. (The store writes its entries straight into the
+// memory its pending writes keep, with writeLogEntry, and the log writes those bytes.)
 export function logEntry(storeKey: Uint8Array, record: Uint8Array): Buffer {
   const entry = Buffer.allocUnsafe(logEntryBytes(storeKey.length, record.length));
   writeLogEntry(entry, 0, storeKey, record);

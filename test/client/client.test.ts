@@ -40,6 +40,8 @@ t.test('typed errors carry codes', async (t) => {
   await t.rejects(client.get('x'.repeat(2000)), { name: 'DkvError', code: 'KEY_TOO_LARGE' });
   await t.rejects(client.put('k', Buffer.alloc(1024 * 1024 + 1)), { name: 'DkvError', code: 'VALUE_TOO_LARGE' });
   await t.rejects(client.request(0x42, null), { name: 'DkvError', code: 'UNKNOWN_OPCODE' });
+  // A body already encoded (as a coordinator sends REPLICA_PUT) is held to the frame limit too.
+  await t.rejects(client.request(0x42, Buffer.alloc(4 * 1024 * 1024)), { name: 'DkvError', code: 'VALUE_TOO_LARGE' });
   await t.rejects(client.put('k', 'v', { context: Buffer.from('junk') }), { code: 'BAD_REQUEST' });
   t.equal((await client.get('still-works')), null, 'the connection survived the errors');
   // Siblings together must fit one reply: with 1 MiB values the fourth is refused.
