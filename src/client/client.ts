@@ -7,7 +7,7 @@ import { DkvError } from '../lib/errors.js';
 import { limits } from '../lib/limits.js';
 import { FRAME_HEADER_BYTES, FrameFlag, Opcode } from '../wire/codes.js';
 import { encodeFrame, FrameDecoder, writeFrameHeader, type FrameSink } from '../wire/frame.js';
-import { decodeBody, decodeGetReply, encodeBodyShared, type GetReply } from '../wire/messages.js';
+import { binBytes, decodeBody, decodeGetReply, encodeBodyShared, writeBin, type GetReply } from '../wire/messages.js';
 
 export interface ClientOptions {
   host?: string;
@@ -496,17 +496,9 @@ function encodeKeyBody(key: Uint8Array): Buffer {
   if (key.length > limits.keyBytesMax) {
     throw new DkvError('KEY_TOO_LARGE', `key is ${key.length} bytes (max ${limits.keyBytesMax})`);
   }
-  const wide = key.length > 0xff;
-  const body = Buffer.allocUnsafe(5 + (wide ? 3 : 2) + key.length);
+  const body = Buffer.allocUnsafe(5 + binBytes(key.length));
   body.set([0x81, 0xa3, 0x6b, 0x65, 0x79], 0);
-  if (wide) {
-    body[5] = 0xc5;
-    body.writeUInt16BE(key.length, 6);
-  } else {
-    body[5] = 0xc4;
-    body[6] = key.length;
-  }
-  body.set(key, wide ? 8 : 7);
+  writeBin(body, 5, key);
   return body;
 }
 

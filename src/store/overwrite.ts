@@ -9,7 +9,7 @@
 //   {values: [v], context: bin(clock), versions: [[node, counter, tsMs]]}
 
 import { u16be, u32be } from '../lib/bytes.js';
-import { CONTEXT_KEY, VALUES_KEY, VERSIONS_KEY } from '../wire/messages.js';
+import { binHeaderBytes, CONTEXT_KEY, VALUES_KEY, VERSIONS_KEY, writeBinHeader } from '../wire/messages.js';
 
 const RECORD_FORMAT = 1;
 const TOMBSTONE = 0x01;
@@ -130,26 +130,6 @@ function writeStr(target: Buffer, i: number, str: Uint8Array): number {
   return i + str.length;
 }
 
-function binHeaderSize(bytes: number): number {
-  return bytes < 0x100 ? 2 : bytes < 0x10000 ? 3 : 5;
-}
-
-function writeBinHeader(target: Buffer, i: number, bytes: number): number {
-  if (bytes < 0x100) {
-    target[i] = 0xc4;
-    target[i + 1] = bytes;
-    return i + 2;
-  }
-  if (bytes < 0x10000) {
-    target[i] = 0xc5;
-    target.writeUInt16BE(bytes, i + 1);
-    return i + 3;
-  }
-  target[i] = 0xc6;
-  target.writeUInt32BE(bytes, i + 1);
-  return i + 5;
-}
-
 // The record after a write of `value` (null deletes) without a context through `node` (its id's
 // UTF-8 bytes, under 256 of them), or undefined when the current record is not the simple kind.
 export function overwrite(
@@ -164,7 +144,7 @@ export function overwrite(
   const existed = current !== undefined && (current[1]! & TOMBSTONE) === 0;
   // context: [[node, counter]]
   const clockBytes = 2 + strHeaderSize(node.length) + node.length + uintSize(counter);
-  const valueBytes = value === null ? 1 : binHeaderSize(value.length) + value.length;
+  const valueBytes = value === null ? 1 : binHeaderBytes(value.length) + value.length;
   const size =
     2 +
     VALUES_KEY.length +

@@ -147,14 +147,6 @@ export class PendingWrites {
     return (this.replacedBits[chunkOf(position) - this.firstChunk]![bit >> 3]! & (1 << (bit & 7))) !== 0;
   }
 
-  // Whether the write at `position` is still its key's newest: not replaced, nor removed.
-  isNewest(position: number): boolean {
-    if (this.wasReplaced(position)) return false;
-    const chunk = this.chunkAt(position);
-    const at = offsetOf(position) + LOG_ENTRY_KEY_START;
-    return this.find(chunk, at, at + u16be(chunk, at - 2)) === position;
-  }
-
   // Removes the write at `position` from the index if it is still its key's newest.
   deleteIfNewest(position: number): void {
     if (this.wasReplaced(position)) return;

@@ -172,16 +172,12 @@ export class WriteAheadLog {
 
   // Resolves when the record is on disk. The key and record are copied at once.
   append(storeKey: Uint8Array, record: Uint8Array): Promise<void> {
-    return this.appendEntry(logEntry(storeKey, record));
-  }
-
-  // Resolves when `entry`, made by logEntry(), is on disk. The log holds on to it until then:
-  // it must not change.
-  appendEntry(entry: Buffer): Promise<void> {
+    const entry = logEntry(storeKey, record);
     return this.appendBytes(entry, 0, entry.length);
   }
 
-  // appendEntry() for the entry at bytes[start, end), which must not change either.
+  // Resolves when the log entry at bytes[start, end) (as logEntry() or writeLogEntry() lay it
+  // out) is on disk. The log holds on to the bytes until then: they must not change.
   appendBytes(bytes: Buffer, start: number, end: number): Promise<void> {
     if (this.closed) return Promise.reject(new DkvError('SHUTTING_DOWN', 'the write-ahead log is closed'));
     if (this.failure !== null) return Promise.reject(this.failure);

@@ -489,29 +489,39 @@ export function encodeReplicaPutBody(key: Uint8Array, versions: Uint8Array): Buf
   return body;
 }
 
-// The bytes of a msgpack bin of `length` bytes, header included.
-function binBytes(length: number): number {
-  return (length <= 0xff ? 2 : length <= 0xffff ? 3 : 5) + length;
+// The bytes of a msgpack bin header for `length` bytes of data.
+export function binHeaderBytes(length: number): number {
+  return length <= 0xff ? 2 : length <= 0xffff ? 3 : 5;
 }
 
-// Writes `data` as a msgpack bin at target[at]; returns the offset after it.
-function writeBin(target: Buffer, at: number, data: Uint8Array): number {
-  const length = data.length;
+// Writes the msgpack bin header for `length` bytes of data at target[at]; returns the offset
+// after it.
+export function writeBinHeader(target: Buffer, at: number, length: number): number {
   if (length <= 0xff) {
     target[at] = 0xc4;
     target[at + 1] = length;
-    at += 2;
-  } else if (length <= 0xffff) {
+    return at + 2;
+  }
+  if (length <= 0xffff) {
     target[at] = 0xc5;
     target.writeUInt16BE(length, at + 1);
-    at += 3;
-  } else {
-    target[at] = 0xc6;
-    target.writeUInt32BE(length, at + 1);
-    at += 5;
+    return at + 3;
   }
-  target.set(data, at);
-  return at + length;
+  target[at] = 0xc6;
+  target.writeUInt32BE(length, at + 1);
+  return at + 5;
+}
+
+// The bytes of `length` bytes of data as a msgpack bin, header included.
+export function binBytes(length: number): number {
+  return binHeaderBytes(length) + length;
+}
+
+// Writes `data` as a msgpack bin at target[at]; returns the offset after it.
+export function writeBin(target: Buffer, at: number, data: Uint8Array): number {
+  const start = writeBinHeader(target, at, data.length);
+  target.set(data, start);
+  return start + data.length;
 }
 
 // A bin 8, 16 or 32 at `at`, before `end`: its data's span goes to `span`; returns the offset
