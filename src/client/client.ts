@@ -7,7 +7,7 @@ import { DkvError } from '../lib/errors.js';
 import { limits } from '../lib/limits.js';
 import { FRAME_HEADER_BYTES, FrameFlag, Opcode } from '../wire/codes.js';
 import { encodeFrame, FrameDecoder, writeFrameHeader, type FrameSink } from '../wire/frame.js';
-import { binBytes, decodeBody, decodeGetReply, encodeBodyShared, writeBin, type GetReply } from '../wire/messages.js';
+import { binBytes, decodeBody, decodeGetReply, encodeBodyShared, errorOfBody, writeBin, type GetReply } from '../wire/messages.js';
 
 export interface ClientOptions {
   host?: string;
@@ -275,12 +275,7 @@ export class DkvClient implements FrameSink {
       return;
     }
     if (opcode === Opcode.ERROR) {
-      const error = body as { code?: unknown; message?: unknown; answered?: unknown; needed?: unknown };
-      const details =
-        typeof error.answered === 'number' && typeof error.needed === 'number'
-          ? { answered: error.answered, needed: error.needed }
-          : undefined;
-      pending.reject(DkvError.fromWire(Number(error.code), String(error.message), details));
+      pending.reject(errorOfBody(body));
     } else if (opcode !== pending.opcode) {
       pending.reject(new DkvError('PROTOCOL_VIOLATION', `reply opcode ${opcode} answers ${pending.opcode}`));
     } else {

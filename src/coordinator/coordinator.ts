@@ -9,11 +9,13 @@
 // PUT   is coordinated by a replica, which mints the new version's dot from its own copy of the
 //       key's clock: a node that is not a replica forwards the write to the first healthy one.
 //       The coordinator makes the write durable locally while it sends the new versions to the
-//       other replicas; an unhealthy replica's copy goes to the next healthy node on the ring
-//       with a hint naming it (sloppy quorum). It answers after W durable copies.
+//       other replicas (with the other writes of the turn, in one REPLICA_PUTS to each); an
+//       unhealthy replica's copy goes to the next healthy node on the ring with a hint naming
+//       it (sloppy quorum). It answers after W durable copies.
 
 import { realTimers, sleep, type Timers } from '../lib/clock.js';
-import { DkvError, isDkvError } from '../lib/errors.js';
+import { asDkvError, DkvError, isDkvError } from '../lib/errors.js';
+import { limits } from '../lib/limits.js';
 import type { Logger } from '../lib/log.js';
 import { RECORD_HEADER_BYTES, type VersionedStore } from '../store/versioned-store.js';
 import { mergeVersions, sameVersions, type Clock, type Versioned } from '../version/dvv.js';
@@ -21,14 +23,22 @@ import { Opcode } from '../wire/codes.js';
 import {
   decodeBody,
   decodeGetReply,
+  decodeReplicaPut,
   decodeVersionsBody,
   encodeBody,
   encodeContext,
   encodeReplicaPutBody,
+  errorBodyOf,
   getReplyOf,
   NOT_FOUND_REPLY,
+  readArrayHeaderInPlace,
+  readBinInPlace,
+  readReplicaPutInPlace,
+  replicaPutsAllDurable,
   versionedFromReply,
+  type ArrayHead,
   type QuorumOptions,
+  type Span,
 } from '../wire/messages.js';
 import type { ClusterView } from './cluster-view.js';
 import type { HintedHandoff } from './hinted-handoff.js';
@@ -73,6 +83,11 @@ const NOT_FOUND = Buffer.from(NOT_FOUND_REPLY);
 
 export class Coordinator {
   readonly stats = new CoordinatorStats();
+  // Where replicaPuts() and replicaPutBody() find what they read in place.
+  private readonly arrayHead: ArrayHead = { count: 0, next: 0 };
+  private readonly entrySpan: Span = { start: 0, end: 0 };
+  private readonly keySpan: Span = { start: 0, end: 0 };
+  private readonly versionsSpan: Span = { start: 0, end: 0 };
 
   constructor(
     private readonly view: ClusterView,
@@ -257,7 +272,7 @@ export class Coordinator {
         }
         this.stats.replicaWritesSent++;
         body ??= encodeReplicaPutBody(key, versionsBody);
-        this.peers.request(id, Opcode.REPLICA_PUT, body, timeoutMs).then(succeed, () => standIn(id));
+        this.peers.replicaPut(id, body, timeoutMs, (error) => (error === null ? succeed() : standIn(id)));
       }
     });
     // A forwarded write's coordinator keeps its own copy too (its dot counters must not repeat),
@@ -271,15 +286,80 @@ export class Coordinator {
     else this.stats.quorumFailures++;
   }
 
-  // A replica's REPLICA_PUT of key bytes[keyStart, keyEnd) and versions bytes[start, end) without
-  // a hint, when the versions supersede this node's (VersionedStore.mergeInPlace); undefined,
-  // having done nothing, when the request must be decoded and go to replicaPut().
-  replicaPutInPlace(bytes: Uint8Array, keyStart: number, keyEnd: number, start: number, end: number): Promise<void> | undefined {
-    return this.store.mergeInPlace(bytes, keyStart, keyEnd, start, end);
+  // A replica's REPLICA_PUTS, the body bytes[start, end): each entry is merged as REPLICA_PUT
+  // merges it, and the promise resolves, once every entry has settled, with the reply body (nil
+  // for each durable entry, an error map for each failed one). A body whose entries cannot be
+  // told apart is refused whole, before any is applied. The bytes are read before this returns.
+  replicaPuts(bytes: Uint8Array, start: number, end: number): Promise<Buffer> {
+    const head = this.arrayHead;
+    const entry = this.entrySpan;
+    if (!readArrayHeaderInPlace(bytes, start, end, head)) throw new DkvError('BAD_REQUEST', 'REPLICA_PUTS needs an array of bin');
+    const count = head.count;
+    if (count > limits.multiKeysMax) throw new DkvError('TOO_MANY_KEYS', `REPLICA_PUTS holds ${count} writes; at most ${limits.multiKeysMax}`);
+    let at = head.next;
+    for (let i = 0; i < count; i++) {
+      at = readBinInPlace(bytes, at, end, entry);
+      if (at < 0) throw new DkvError('BAD_REQUEST', `REPLICA_PUTS entry ${i} is not a bin within the body`);
+    }
+    if (at !== end) throw new DkvError('BAD_REQUEST', 'REPLICA_PUTS has bytes after its array');
+    // An entry's outcome: its durability promise (entries of one log batch share one, so there is
+    // one wait per distinct promise), or the error it failed with at once.
+    const outcomes: Array<DkvError | Promise<void>> = new Array(count);
+    const waits: Array<Promise<void>> = [];
+    let failedAtOnce = false;
+    at = head.next;
+    for (let i = 0; i < count; i++) {
+      at = readBinInPlace(bytes, at, end, entry);
+      let outcome: DkvError | Promise<void>;
+      try {
+        outcome = this.replicaPutBody(bytes, entry.start, entry.end);
+        if (outcome !== waits.at(-1)) waits.push(outcome);
+      } catch (error) {
+        outcome = asDkvError(error);
+        failedAtOnce = true;
+      }
+      outcomes[i] = outcome;
+    }
+    return new Promise((resolve) => {
+      const failures = new Map<Promise<void>, DkvError>();
+      let left = waits.length + 1;
+      const settled = (): void => {
+        if (--left > 0) return;
+        if (!failedAtOnce && failures.size === 0) {
+          resolve(replicaPutsAllDurable(count));
+          return;
+        }
+        const results = outcomes.map((outcome) => {
+          const error = outcome instanceof Promise ? failures.get(outcome) : outcome;
+          return error === undefined ? null : errorBodyOf(error);
+        });
+        resolve(Buffer.from(encodeBody(results)));
+      };
+      for (const wait of waits) {
+        wait.then(settled, (error: unknown) => {
+          failures.set(wait, asDkvError(error));
+          settled();
+        });
+      }
+      settled();
+    });
+  }
+
+  // A REPLICA_PUT body bytes[start, end), applied: in place when it can be, else decoded. The
+  // bytes are read before this returns.
+  replicaPutBody(bytes: Uint8Array, start: number, end: number): Promise<void> {
+    const key = this.keySpan;
+    const versions = this.versionsSpan;
+    if (readReplicaPutInPlace(bytes, start, end, key, versions)) {
+      const merged = this.store.mergeInPlace(bytes, key.start, key.end, versions.start, versions.end);
+      if (merged !== undefined) return merged;
+    }
+    const put = decodeReplicaPut(decodeBody(bytes, start, end));
+    return this.replicaPut(put.key, put.versions, put.hintFor, put.body);
   }
 
   // A replica's REPLICA_PUT: a hint for another replica, or a merge into this node's copy.
-  async replicaPut(key: Uint8Array, versions: Versioned, hintFor: string | undefined, body?: Uint8Array): Promise<void> {
+  private async replicaPut(key: Uint8Array, versions: Versioned, hintFor: string | undefined, body?: Uint8Array): Promise<void> {
     if (hintFor !== undefined && hintFor !== this.view.selfId) await this.hints.hold(hintFor, key, versions);
     else await this.store.merge(key, versions, body);
   }

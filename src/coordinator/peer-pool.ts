@@ -4,7 +4,9 @@
 
 import { DkvClient } from '../client/client.js';
 import { DkvError } from '../lib/errors.js';
+import { Opcode } from '../wire/codes.js';
 import type { ClusterView } from './cluster-view.js';
+import { ReplicaPutBatches, type ReplicaPutDone } from './replica-puts.js';
 
 const CONNECT_TIMEOUT_MS = 1000;
 
@@ -13,11 +15,22 @@ const CONNECT_TIMEOUT_MS = 1000;
 export interface Peers {
   request(id: string, opcode: number, body: unknown, timeoutMs: number): Promise<unknown>;
   requestRaw(id: string, opcode: number, body: unknown, timeoutMs: number): Promise<Buffer>;
+  // A REPLICA_PUT body for peer `id`, sent with others to it (ReplicaPutBatches); `done` is
+  // called once with its outcome.
+  replicaPut(id: string, body: Buffer, timeoutMs: number, done: ReplicaPutDone): void;
+  // REPLICA_PUTS requests sent.
+  readonly replicaPutBatchesSent: number;
 }
 
 export class PeerPool implements Peers {
   // By member id: the address the client was opened to, and the client.
   private readonly clients = new Map<string, { address: string; client: DkvClient }>();
+
+  // The writes of one turn go out together, after every connection's input of the turn.
+  private readonly batches = new ReplicaPutBatches(
+    (id, body, timeoutMs) => this.requestRaw(id, Opcode.REPLICA_PUTS, body, timeoutMs),
+    (flush) => setImmediate(flush),
+  );
 
   constructor(private readonly view: ClusterView) {}
 
@@ -54,6 +67,14 @@ export class PeerPool implements Peers {
 
   async requestRaw(id: string, opcode: number, body: unknown, timeoutMs: number): Promise<Buffer> {
     return this.ready(id).requestRaw(opcode, body, timeoutMs);
+  }
+
+  replicaPut(id: string, body: Buffer, timeoutMs: number, done: ReplicaPutDone): void {
+    this.batches.add(id, body, timeoutMs, done);
+  }
+
+  get replicaPutBatchesSent(): number {
+    return this.batches.sent;
   }
 
   // A peer that just refused a connection fails at once, so the coordinator moves on to a

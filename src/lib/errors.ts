@@ -30,6 +30,12 @@ export class DkvError extends Error {
   }
 }
 
+// What a caller is told of any error: an unexpected one is INTERNAL.
+export function asDkvError(error: unknown): DkvError {
+  if (isDkvError(error)) return error;
+  return new DkvError('INTERNAL', `internal error: ${(error as Error)?.message ?? String(error)}`, { cause: error });
+}
+
 export function isDkvError(value: unknown, code?: ErrorCodeName): value is DkvError {
   return value instanceof DkvError && (code === undefined || value.code === code);
 }

@@ -1,7 +1,7 @@
 // The native dialect: frames in, replies out. GET is the hot path: its key is read in place,
 // the record comes from the engine's shared buffer, and the only allocation is the reply.
 
-import { DkvError, isDkvError } from '../lib/errors.js';
+import { asDkvError, DkvError } from '../lib/errors.js';
 import { limits } from '../lib/limits.js';
 import { copyRecord, recordIsTombstone, RECORD_HEADER_BYTES, type WriteResult } from '../store/versioned-store.js';
 import { FRAME_HEADER_BYTES, FrameFlag, Opcode, OPCODE_NAMES, PROTOCOL_VERSION } from '../wire/codes.js';
@@ -13,13 +13,12 @@ import {
   decodeMgetRequest,
   decodeMputRequest,
   decodePutRequest,
-  decodeReplicaPut,
   readQuorumOptions,
   type QuorumOptions,
   encodeBodyShared,
+  errorBodyOf,
   NOT_FOUND_REPLY,
   readGetKeyInPlace,
-  readReplicaPutInPlace,
   type Span,
 } from '../wire/messages.js';
 import { assert } from '../lib/assert.js';
@@ -33,7 +32,6 @@ const NOT_FOUND = Buffer.from(NOT_FOUND_REPLY);
 export class NativeSession implements Session, FrameSink {
   private readonly decoder = new FrameDecoder(this);
   private readonly keySpan: Span = { start: 0, end: 0 };
-  private readonly versionsSpan: Span = { start: 0, end: 0 };
   // Request counters by opcode, looked up once per connection.
   private readonly counters: RequestCounter[] = [];
 
@@ -95,14 +93,14 @@ export class NativeSession implements Session, FrameSink {
       throw new DkvError('UNKNOWN_OPCODE', `opcode 0x${opcode.toString(16)} is unknown`);
     }
     this.counterOf(opcode).count++;
-    if (opcode === Opcode.REPLICA_PUT && readReplicaPutInPlace(bytes, start, end, this.keySpan, this.versionsSpan)) {
-      const key = this.keySpan;
-      const versions = this.versionsSpan;
-      const merged = service.coordinator.replicaPutInPlace(bytes, key.start, key.end, versions.start, versions.end);
-      if (merged !== undefined) {
-        this.later(opcode, requestId, merged, () => EMPTY_MAP);
-        return;
-      }
+    // Replica writes are read in place where they can be (Coordinator.replicaPutBody).
+    if (opcode === Opcode.REPLICA_PUT) {
+      this.later(opcode, requestId, service.coordinator.replicaPutBody(bytes, start, end), () => EMPTY_MAP);
+      return;
+    }
+    if (opcode === Opcode.REPLICA_PUTS) {
+      this.later(opcode, requestId, service.coordinator.replicaPuts(bytes, start, end), (reply) => reply);
+      return;
     }
     const body = decodeBody(bytes, start, end);
     switch (opcode) {
@@ -146,11 +144,6 @@ export class NativeSession implements Session, FrameSink {
         const options = readQuorumOptions(body);
         const written = service.write(del.key, null, del.context, options);
         this.later(opcode, requestId, written, (result) => this.withRing(deleteReply(result), options));
-        return;
-      }
-      case Opcode.REPLICA_PUT: {
-        const put = decodeReplicaPut(body);
-        this.later(opcode, requestId, service.coordinator.replicaPut(put.key, put.versions, put.hintFor, put.body), () => EMPTY_MAP);
         return;
       }
       case Opcode.ROUTING:
@@ -351,12 +344,7 @@ function arrayHeader(count: number): Buffer {
   return header;
 }
 
-export function asDkvError(error: unknown): DkvError {
-  if (isDkvError(error)) return error;
-  return new DkvError('INTERNAL', `internal error: ${(error as Error)?.message ?? String(error)}`, { cause: error });
-}
-
 export function errorFrame(requestId: number, error: DkvError): Buffer {
-  const body = encodeBodyShared({ code: error.wireCode, name: error.code, message: error.message, ...error.details });
+  const body = encodeBodyShared(errorBodyOf(error));
   return encodeFrame(Opcode.ERROR, FrameFlag.REPLY, requestId, Buffer.from(body.buffer, body.byteOffset, body.length));
 }

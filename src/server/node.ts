@@ -310,7 +310,10 @@ export class DkvNode implements Service {
       snapshot.ringChecksum = this.clusterView.checksum;
       snapshot.staleRingReplies = s.staleRingReplies;
     }
-    if (this.peers !== null) snapshot.peerConnections = this.peers.size;
+    if (this.peers !== null) {
+      snapshot.peerConnections = this.peers.size;
+      snapshot.replicaWriteBatchesSent = this.peers.replicaPutBatchesSent;
+    }
     const c = this.coordinatorHandle?.stats;
     if (c !== undefined) {
       snapshot.coordinatorGets = c.gets;

@@ -2,7 +2,7 @@
 // and netcat. Replies go out in command order, as RESP requires, even when a write finishes
 // after a later read.
 
-import { DkvError } from '../lib/errors.js';
+import { asDkvError, DkvError } from '../lib/errors.js';
 import { limits } from '../lib/limits.js';
 import { isTombstone, winnerOf, type Versioned } from '../version/dvv.js';
 import { decodeVersionsBody, readSingleValueInPlace, type QuorumOptions, type Span } from '../wire/messages.js';
@@ -26,7 +26,6 @@ import {
   writeRespBulk,
 } from '../wire/resp.js';
 import type { Connection, Session } from './connection.js';
-import { asDkvError } from './dispatch.js';
 import type { Service } from './service.js';
 import type { RequestCounter } from './stats.js';
 import { RESP_COMMANDS, type RespCommandSpec } from './resp-commands.js';

@@ -12,6 +12,7 @@ import { ClusterView } from '../coordinator/cluster-view.js';
 import { Coordinator, type CoordinatorConfig } from '../coordinator/coordinator.js';
 import { HintedHandoff } from '../coordinator/hinted-handoff.js';
 import type { Peers } from '../coordinator/peer-pool.js';
+import { ReplicaPutBatches } from '../coordinator/replica-puts.js';
 import type { Timers } from '../lib/clock.js';
 import { DkvError } from '../lib/errors.js';
 import { createRootLogger } from '../lib/log.js';
@@ -23,7 +24,6 @@ import {
   decodeBody,
   decodeDeleteRequest,
   decodePutRequest,
-  decodeReplicaPut,
   encodeBody,
   readQuorumOptions,
 } from '../wire/messages.js';
@@ -194,7 +194,7 @@ export class SimDataCluster {
             this.timers.setTimeout(() => settle(() => reject(new DkvError('CANNOT_CONNECT', `${to} refused`))), this.delay());
             return;
           }
-          this.handle(target, opcode, decodeBody(bytes, 0, bytes.length)).then(
+          this.handle(target, opcode, bytes).then(
             (reply) => {
               const replyBytes = Buffer.isBuffer(reply) ? reply : Buffer.from(encodeBody(reply));
               this.timers.setTimeout(
@@ -206,22 +206,33 @@ export class SimDataCluster {
           );
         }, this.delay());
       });
+    // A turn's replica writes to a peer go together, as a dkvd's do; the turn is what runs at one
+    // virtual instant.
+    const batches = new ReplicaPutBatches(
+      (to, body, timeoutMs) => send(to, Opcode.REPLICA_PUTS, body, timeoutMs, true) as Promise<Buffer>,
+      (flush) => this.timers.setTimeout(flush, 0),
+    );
     return {
       request: (to, opcode, body, timeoutMs) => send(to, opcode, body, timeoutMs, false),
       requestRaw: (to, opcode, body, timeoutMs) => send(to, opcode, body, timeoutMs, true) as Promise<Buffer>,
+      replicaPut: (to, body, timeoutMs, done) => batches.add(to, body, timeoutMs, done),
+      get replicaPutBatchesSent() {
+        return batches.sent;
+      },
     };
   }
 
   // A node answering a request from another node, as its dispatcher would.
-  private async handle(node: SimDataNode, opcode: number, body: unknown): Promise<unknown> {
+  private async handle(node: SimDataNode, opcode: number, bytes: Buffer): Promise<unknown> {
+    if (opcode === Opcode.REPLICA_PUT) {
+      await node.coordinator.replicaPutBody(bytes, 0, bytes.length);
+      return {};
+    }
+    if (opcode === Opcode.REPLICA_PUTS) return node.coordinator.replicaPuts(bytes, 0, bytes.length);
+    const body = decodeBody(bytes, 0, bytes.length);
     switch (opcode) {
       case Opcode.REPLICA_GET:
         return node.coordinator.localVersionsBody((body as { key: Uint8Array }).key);
-      case Opcode.REPLICA_PUT: {
-        const put = decodeReplicaPut(body);
-        await node.coordinator.replicaPut(put.key, put.versions, put.hintFor, put.body);
-        return {};
-      }
       case Opcode.PUT: {
         const put = decodePutRequest(body);
         const result = await node.coordinator.write(put.key, put.value, put.context, readQuorumOptions(body));

@@ -27,6 +27,8 @@ export const Opcode = {
   // Node to node: one replica's own versions of a key, and a merge of versions into them.
   REPLICA_GET: 0x10,
   REPLICA_PUT: 0x11,
+  // Many REPLICA_PUT bodies in one request, with one reply.
+  REPLICA_PUTS: 0x12,
   ERROR: 0x7f,
 } as const;
 export type OpcodeName = keyof typeof Opcode;

@@ -489,6 +489,93 @@ export function encodeReplicaPutBody(key: Uint8Array, versions: Uint8Array): Buf
   return body;
 }
 
+// ERROR's body for `error` (also a failed entry's result in a REPLICA_PUTS reply).
+export function errorBodyOf(error: DkvError): Record<string, unknown> {
+  return { code: error.wireCode, name: error.code, message: error.message, ...error.details };
+}
+
+// The error an ERROR body (or a REPLICA_PUTS entry's result) describes.
+export function errorOfBody(body: unknown): DkvError {
+  const error = (isMap(body) ? body : {}) as { code?: unknown; message?: unknown; answered?: unknown; needed?: unknown };
+  const details =
+    typeof error.answered === 'number' && typeof error.needed === 'number' ? { answered: error.answered, needed: error.needed } : undefined;
+  return DkvError.fromWire(Number(error.code), String(error.message), details);
+}
+
+// REPLICA_PUTS: an array of REPLICA_PUT bodies, each as a bin (protocol.md). `bodies` take
+// `bodyBytes` as bins, headers included (binBytes).
+export function encodeReplicaPutsBody(bodies: readonly Uint8Array[], bodyBytes: number): Buffer {
+  const body = Buffer.allocUnsafe(arrayHeaderBytes(bodies.length) + bodyBytes);
+  let at = writeArrayHeader(body, 0, bodies.length);
+  for (const part of bodies) at = writeBin(body, at, part);
+  assert(at === body.length, 'a REPLICA_PUTS body fills its buffer');
+  return body;
+}
+
+// The REPLICA_PUTS reply when every entry is durable: an array of `count` nils.
+export function replicaPutsAllDurable(count: number): Buffer {
+  const body = Buffer.allocUnsafe(arrayHeaderBytes(count) + count);
+  body.fill(0xc0, writeArrayHeader(body, 0, count));
+  return body;
+}
+
+// Whether bytes[start, end) is an array of `count` nils (replicaPutsAllDurable's reply).
+export function isAllNil(bytes: Uint8Array, start: number, end: number, count: number): boolean {
+  const head = arrayHeaderBytes(count);
+  if (end - start !== head + count) return false;
+  const expected = Buffer.allocUnsafe(head);
+  writeArrayHeader(expected, 0, count);
+  for (let i = 0; i < head; i++) if (bytes[start + i] !== expected[i]) return false;
+  for (let i = start + head; i < end; i++) if (bytes[i] !== 0xc0) return false;
+  return true;
+}
+
+// The bytes of a msgpack array header for `count` elements.
+export function arrayHeaderBytes(count: number): number {
+  return count <= 15 ? 1 : count <= 0xffff ? 3 : 5;
+}
+
+// Writes the msgpack array header for `count` elements at target[at]; returns the offset after it.
+export function writeArrayHeader(target: Buffer, at: number, count: number): number {
+  if (count <= 15) {
+    target[at] = 0x90 | count;
+    return at + 1;
+  }
+  if (count <= 0xffff) {
+    target[at] = 0xdc;
+    target.writeUInt16BE(count, at + 1);
+    return at + 3;
+  }
+  target[at] = 0xdd;
+  target.writeUInt32BE(count, at + 1);
+  return at + 5;
+}
+
+// Where a msgpack array's elements start, and how many there are.
+export interface ArrayHead {
+  count: number;
+  next: number;
+}
+
+// A msgpack array header at `at`, before `end`, into `head`; false if there is none.
+export function readArrayHeaderInPlace(bytes: Uint8Array, at: number, end: number, head: ArrayHead): boolean {
+  if (at >= end) return false;
+  const tag = bytes[at]!;
+  if (tag >= 0x90 && tag <= 0x9f) {
+    head.count = tag & 0x0f;
+    head.next = at + 1;
+  } else if (tag === 0xdc && at + 3 <= end) {
+    head.count = u16be(bytes, at + 1);
+    head.next = at + 3;
+  } else if (tag === 0xdd && at + 5 <= end) {
+    head.count = u32be(bytes, at + 1);
+    head.next = at + 5;
+  } else {
+    return false;
+  }
+  return true;
+}
+
 // The bytes of a msgpack bin header for `length` bytes of data.
 export function binHeaderBytes(length: number): number {
   return length <= 0xff ? 2 : length <= 0xffff ? 3 : 5;

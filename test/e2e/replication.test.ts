@@ -8,7 +8,7 @@ import t from 'tap';
 import { ClusterClient } from '../../src/client/cluster-client.js';
 import { DkvClient } from '../../src/client/client.js';
 import { Opcode } from '../../src/wire/codes.js';
-import { decodeVersionsBody } from '../../src/wire/messages.js';
+import { decodeVersionsBody, encodeBody } from '../../src/wire/messages.js';
 import { removeDir, startDkvd, tempDir, type Dkvd } from '../helpers/dkvd.js';
 import { until } from '../helpers/until.js';
 
@@ -168,6 +168,29 @@ t.test('five nodes, N=3 R=2 W=2', async (t) => {
     }
     t.ok(checked >= 1000, `${checked} write-then-read pairs`);
     t.equal(stale, 0, 'every read saw the write acknowledged before it');
+  });
+
+  await t.test('concurrent writes go to each replica in REPLICA_PUTS batches, answered entry by entry', async (t) => {
+    const all = [...nodes.values()];
+    const sum = async (name: string): Promise<number> =>
+      (await Promise.all(all.map((n) => stat(n, name)))).reduce((a, b) => a + b, 0);
+    const [writesBefore, batchesBefore] = [await sum('replicaWritesSent'), await sum('replicaWriteBatchesSent')];
+    await Promise.all(Array.from({ length: 200 }, (_, i) => client.put(`batched-${i}`, `v${i}`)));
+    const writes = (await sum('replicaWritesSent')) - writesBefore;
+    const batches = (await sum('replicaWriteBatchesSent')) - batchesBefore;
+    t.equal(writes, 400, 'two replica writes per put (N=3, the coordinator is a replica)');
+    t.ok(batches > 0 && batches < writes, `${writes} replica writes went in ${batches} requests`);
+
+    // A REPLICA_PUTS by hand: a good entry, one that is not a REPLICA_PUT body, a good one.
+    const versions = await onNode(first, (c) => c.requestRaw(Opcode.REPLICA_GET, { key: Buffer.from('batched-1') }));
+    const entry = (k: string): Buffer => Buffer.from(encodeBody({ key: Buffer.from(k), versions }));
+    const reply = await onNode(first, (c) =>
+      c.request(Opcode.REPLICA_PUTS, Buffer.from(encodeBody([entry('by-hand-1'), Buffer.from(encodeBody({ key: 7 })), entry('by-hand-2')]))),
+    );
+    t.match(reply, [null, { name: 'BAD_REQUEST' }, null], 'each entry has its own result');
+    t.same(await replicaValues(first, 'by-hand-2'), ['v1'], 'the good entries are merged');
+    const refused = await onNode(first, (c) => c.request(Opcode.REPLICA_PUTS, Buffer.from(encodeBody({ not: 'an array' }))).catch((e: Error) => e));
+    t.match(refused, { code: 'BAD_REQUEST' }, 'a body that is not an array of bins is refused with ERROR');
   });
 
   await t.test('RESP on any node reads and writes any key; GET answers one winner', async (t) => {

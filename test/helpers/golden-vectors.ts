@@ -1,6 +1,6 @@
 // The golden vectors of protocol.md: each frame as an object and as the exact bytes. The test
 // checks both directions against the codec and that protocol.md shows the same bytes.
-import { encodeContext } from '../../src/wire/messages.js';
+import { encodeBody, encodeContext } from '../../src/wire/messages.js';
 
 export interface GoldenFrame {
   name: string;
@@ -12,6 +12,7 @@ export interface GoldenFrame {
 }
 
 const context = Buffer.from(encodeContext([['n1', 1]]));
+const oneValue = { values: [Buffer.from('1')], context, versions: [['n1', 1, 1700000000000]] };
 
 export const GOLDEN_FRAMES: GoldenFrame[] = [
   {
@@ -67,8 +68,32 @@ export const GOLDEN_FRAMES: GoldenFrame[] = [
     opcode: 0x03,
     flags: 1,
     requestId: 5,
-    body: { values: [Buffer.from('1')], context, versions: [['n1', 1, 1700000000000]] },
+    body: oneValue,
     hex: '00 00 00 3b 01 03 01 00 00 00 05 83 a6 76 61 6c 75 65 73 91 c4 01 31 a7 63 6f 6e 74 65 78 74 c4 06 91 92 a2 6e 31 01 a8 76 65 72 73 69 6f 6e 73 91 93 a2 6e 31 01 cf 00 00 01 8b cf e5 68 00',
+  },
+  {
+    name: 'REPLICA_PUTS request with one entry, id 6',
+    opcode: 0x12,
+    flags: 0,
+    requestId: 6,
+    body: [Buffer.from(encodeBody({ key: Buffer.from('a'), versions: Buffer.from(encodeBody(oneValue)) }))],
+    hex: '00 00 00 51 01 12 00 00 00 00 06 91 c4 47 82 a3 6b 65 79 c4 01 61 a8 76 65 72 73 69 6f 6e 73 c4 34 83 a6 76 61 6c 75 65 73 91 c4 01 31 a7 63 6f 6e 74 65 78 74 c4 06 91 92 a2 6e 31 01 a8 76 65 72 73 69 6f 6e 73 91 93 a2 6e 31 01 cf 00 00 01 8b cf e5 68 00',
+  },
+  {
+    name: 'REPLICA_PUTS reply: the entry is durable, id 6',
+    opcode: 0x12,
+    flags: 1,
+    requestId: 6,
+    body: [null],
+    hex: '00 00 00 09 01 12 01 00 00 00 06 91 c0',
+  },
+  {
+    name: 'REPLICA_PUTS reply: one entry durable, one failed, id 7',
+    opcode: 0x12,
+    flags: 1,
+    requestId: 7,
+    body: [null, { code: 9, name: 'STORAGE_FAILED', message: 'disk full' }],
+    hex: '00 00 00 36 01 12 01 00 00 00 07 92 c0 83 a4 63 6f 64 65 09 a4 6e 61 6d 65 ae 53 54 4f 52 41 47 45 5f 46 41 49 4c 45 44 a7 6d 65 73 73 61 67 65 a9 64 69 73 6b 20 66 75 6c 6c',
   },
   {
     name: 'ERROR reply to an unknown opcode, id 9',

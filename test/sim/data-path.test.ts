@@ -5,7 +5,9 @@ import { isDkvError } from '../../src/lib/errors.js';
 import { SeededRandom } from '../../src/lib/random.js';
 import { SimDataCluster } from '../../src/sim/data-cluster.js';
 import type { QuorumOptions } from '../../src/wire/messages.js';
-import { decodeVersionsBody } from '../../src/wire/messages.js';
+import { limits } from '../../src/lib/limits.js';
+import { RECORD_HEADER_BYTES } from '../../src/store/versioned-store.js';
+import { decodeBody, decodeVersionsBody, encodeBody, encodeReplicaPutBody, replicaPutsAllDurable } from '../../src/wire/messages.js';
 
 const DEFAULTS: QuorumOptions = { r: undefined, w: undefined, timeoutMs: undefined, ring: undefined, forwarded: false };
 
@@ -249,4 +251,74 @@ t.test('a run replays exactly from its seed', async (t) => {
     return `${sim.timers.nowMs()} ${sim.requestsSent} ${outcome.error ?? 'ok'} ${sim.ids.map((id) => sim.node(id).hints.stats.pending).join(',')}`;
   };
   t.equal(await trace(5), await trace(5));
+});
+
+t.test("a turn's writes reach each other replica in one REPLICA_PUTS", async (t) => {
+  const sim = cluster(3);
+  const before = sim.requestsSent;
+  const writes = Array.from({ length: 10 }, (_, i) => sim.node('n1').coordinator.write(key(`batch-${i}`), Buffer.from(`v${i}`), undefined, DEFAULTS));
+  const { error } = await run(sim, Promise.all(writes));
+  t.equal(error, undefined, 'every write succeeds');
+  t.equal(sim.requestsSent - before, 2, 'ten writes made at one instant: one request to each of the two other replicas');
+  await sim.timers.runFor(100);
+  for (const id of sim.ids) t.same(valuesAt(sim, id, 'batch-7'), ['v7'], `${id} holds the writes`);
+});
+
+t.test('REPLICA_PUTS: entries settle on their own; a body that cannot be split is refused whole', async (t) => {
+  const sim = cluster(3);
+  // Versions that only n1 holds, as a coordinator's write makes them.
+  const versionsOf = (k: string, value: string): Buffer => {
+    const local = sim.node('n1').store.writeLocal(key(k), Buffer.from(value), undefined);
+    return local.record.subarray(RECORD_HEADER_BYTES);
+  };
+  const put = (k: string, value: string): Buffer => encodeReplicaPutBody(key(k), versionsOf(k, value));
+  const replicaPuts = (entries: unknown[]): Promise<Buffer> => {
+    const body = Buffer.from(encodeBody(entries));
+    return sim.node('n3').coordinator.replicaPuts(body, 0, body.length);
+  };
+
+  const mixed = await run(sim, replicaPuts([put('p1', 'one'), Buffer.from(encodeBody({ foo: 1 })), put('p2', 'two')]));
+  const results = decodeBody(mixed.value!, 0, mixed.value!.length) as unknown[];
+  t.equal(results.length, 3, 'one result per entry');
+  t.equal(results[0], null);
+  t.match(results[1], { name: 'BAD_REQUEST' }, 'an entry that is not a REPLICA_PUT body fails alone');
+  t.equal(results[2], null);
+  t.same(valuesAt(sim, 'n3', 'p1'), ['one'], 'the entries around it are merged');
+  t.same(valuesAt(sim, 'n3', 'p2'), ['two']);
+
+  const all = await run(sim, replicaPuts([put('p3', 'three'), put('p4', 'four')]));
+  t.same(all.value, replicaPutsAllDurable(2), 'all durable: an array of nils');
+
+  const hinted = Buffer.from(encodeBody({ key: key('p5'), versions: versionsOf('p5', 'five'), hint: 'n9' }));
+  const pendingBefore = sim.node('n3').hints.stats.pending;
+  t.same((await run(sim, replicaPuts([hinted]))).value, replicaPutsAllDurable(1));
+  t.equal(sim.node('n3').hints.stats.pending, pendingBefore + 1, 'an entry with a hint is held as a hint');
+  t.same(valuesAt(sim, 'n3', 'p5'), [], 'and not merged into the copy');
+
+  const refused = (entries: Buffer): unknown => {
+    try {
+      void sim.node('n3').coordinator.replicaPuts(entries, 0, entries.length);
+      return undefined;
+    } catch (error) {
+      return error;
+    }
+  };
+  const good = put('p6', 'six');
+  t.match(refused(Buffer.from(encodeBody({ entries: [good] }))), { code: 'BAD_REQUEST' }, 'a body that is not an array');
+  t.match(refused(Buffer.from(encodeBody([good, 7]))), { code: 'BAD_REQUEST' }, 'an entry that is not a bin');
+  const trailing = Buffer.concat([Buffer.from(encodeBody([good])), Buffer.from([0xc0])]);
+  t.match(refused(trailing), { code: 'BAD_REQUEST' }, 'bytes after the array');
+  const cut = Buffer.from(encodeBody([good, Buffer.alloc(9)])).subarray(0, -8);
+  t.match(refused(cut), { code: 'BAD_REQUEST' }, 'a bin cut short');
+  t.same(valuesAt(sim, 'n3', 'p6'), [], 'a refused body applies none of its entries');
+  const tooMany = Array.from({ length: limits.multiKeysMax + 1 }, () => good);
+  t.match(refused(Buffer.from(encodeBody(tooMany))), { code: 'TOO_MANY_KEYS' });
+
+  // Storage that fails: the entry in flight fails with it, and so does every later one, at once.
+  const engine = sim.node('n3').engine;
+  engine.putRecord = () => Promise.reject(new Error('disk full'));
+  const failed = await run(sim, replicaPuts([put('p7', 'seven')]));
+  t.match(decodeBody(failed.value!, 0, failed.value!.length), [{ name: 'STORAGE_FAILED' }]);
+  const after = await run(sim, replicaPuts([put('p8', 'eight'), put('p9', 'nine')]));
+  t.match(decodeBody(after.value!, 0, after.value!.length), [{ name: 'STORAGE_FAILED' }, { name: 'STORAGE_FAILED' }]);
 });

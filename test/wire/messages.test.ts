@@ -17,13 +17,21 @@ import {
   decodePutRequest,
   encodeBody,
   encodeBodyShared,
+  arrayHeaderBytes,
+  binBytes,
   encodeContext,
+  encodeReplicaPutsBody,
+  errorBodyOf,
+  errorOfBody,
   getReplyOf,
+  isAllNil,
   nestingFits,
   NOT_FOUND_REPLY,
+  readArrayHeaderInPlace,
   readContext,
   readGetKeyInPlace,
   readSingleValueInPlace,
+  replicaPutsAllDurable,
   versionedFromReply,
   type Span,
 } from '../../src/wire/messages.js';
@@ -454,4 +462,47 @@ t.test('fuzz: random and mutated bodies only ever raise DkvError', async (t) => 
   );
   t.ok((codes.get('decodeBody') ?? 0) > 0 && (codes.get('BAD_REQUEST') ?? 0) > 0, JSON.stringify([...codes]));
   t.ok(performance.now() - started < 120_000, 'bounded time');
+});
+
+t.test('REPLICA_PUTS bodies: what encodeBody writes for an array of bins, at every header width', async (t) => {
+  for (const count of [0, 1, 15, 16, 0xffff, 0x10000]) {
+    const bodies = Array.from({ length: count }, (_, i) => Buffer.alloc(i % 3 === 0 ? 300 : 5, i & 0xff));
+    const bytes = bodies.reduce((sum, b) => sum + binBytes(b.length), 0);
+    const body = encodeReplicaPutsBody(bodies, bytes);
+    equal(body.toString('hex'), Buffer.from(encodeBody(bodies)).toString('hex'), `${count} entries`);
+    const head = { count: -1, next: -1 };
+    t.ok(readArrayHeaderInPlace(body, 0, body.length, head), `the header of ${count} reads back`);
+    t.same(head, { count, next: arrayHeaderBytes(count) });
+
+    const durable = replicaPutsAllDurable(count);
+    equal(durable.toString('hex'), Buffer.from(encodeBody(new Array(count).fill(null))).toString('hex'), `${count} nils`);
+    t.ok(isAllNil(durable, 0, durable.length, count), `an array of ${count} nils is all nil`);
+    t.notOk(isAllNil(durable, 0, durable.length, count + 1), 'not for another count');
+    if (count > 0) {
+      const one = Buffer.from(durable);
+      one[one.length - 1] = 0x90;
+      t.notOk(isAllNil(one, 0, one.length, count), 'not with an element that is not nil');
+    }
+  }
+  const head = { count: -1, next: -1 };
+  for (const [what, bytes] of [
+    ['a map', [0x80]],
+    ['nothing', []],
+    ['a cut array 16 header', [0xdc, 0x01]],
+    ['a cut array 32 header', [0xdd, 0x00, 0x00, 0x01]],
+  ] as const) {
+    t.notOk(readArrayHeaderInPlace(Uint8Array.from(bytes), 0, bytes.length, head), what);
+  }
+});
+
+t.test('error bodies: errorBodyOf and errorOfBody round trip, with counts; anything else is an error too', async (t) => {
+  const quorum = new DkvError('QUORUM_FAILED', '1 of 2', { details: { answered: 1, needed: 2 } });
+  const back = errorOfBody(decodeAll(encodeBody(errorBodyOf(quorum))));
+  t.match(back, { code: 'QUORUM_FAILED', message: '1 of 2', details: { answered: 1, needed: 2 } });
+  const storage = errorOfBody(decodeAll(encodeBody(errorBodyOf(new DkvError('STORAGE_FAILED', 'disk full')))));
+  t.match(storage, { code: 'STORAGE_FAILED', message: 'disk full' });
+  t.equal(storage.details, undefined);
+  t.match(errorOfBody({ code: 250, message: 'from a newer server' }), { code: 'INTERNAL', message: 'error 250: from a newer server' });
+  t.match(errorOfBody('not a map'), { code: 'INTERNAL' });
+  t.match(errorOfBody(null), { code: 'INTERNAL' });
 });

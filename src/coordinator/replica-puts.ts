@@ -1,0 +1,116 @@
+// A coordinator's replica writes, gathered per peer into REPLICA_PUTS requests (protocol.md,
+// "Cluster"): the writes a node coordinates in one event-loop turn go to each other replica in
+// one frame, and come back in one reply, instead of a frame, a reply and a pending request each.
+// Under replicated writes (3 nodes, 50 in flight) a coordinator sends several writes to each
+// peer per turn.
+//
+// The transport is the caller's: `send` carries one REPLICA_PUTS body to a peer and resolves
+// with the reply body, and `schedule` runs the flush once the turn's writes have joined
+// (setImmediate in a dkvd, a virtual timer in the simulator).
+
+import { DkvError, isDkvError } from '../lib/errors.js';
+import { limits } from '../lib/limits.js';
+import { FRAME_HEADER_BYTES } from '../wire/codes.js';
+import { arrayHeaderBytes, binBytes, decodeBody, encodeReplicaPutsBody, errorOfBody, isAllNil } from '../wire/messages.js';
+
+// Called once per write: null when the peer has it durably, else why not.
+export type ReplicaPutDone = (error: DkvError | null) => void;
+
+interface Batch {
+  bodies: Buffer[];
+  done: ReplicaPutDone[];
+  // The bodies' bytes as bins.
+  bytes: number;
+  timeoutMs: number;
+}
+
+// What one REPLICA_PUTS body may hold of its entries' bins: a frame's worth.
+const BATCH_BYTES_MAX = limits.frameBytesMax - FRAME_HEADER_BYTES - arrayHeaderBytes(limits.multiKeysMax);
+
+export class ReplicaPutBatches {
+  // The turn's batches by peer. Each flush starts a new map rather than clearing this one: a
+  // cleared map that has grown old keeps pointing at the last batches, and the young-generation
+  // collector then keeps them, and every write their callbacks reach, alive until a full
+  // collection (measured: 4 times the promoted bytes, 17% fewer puts/s).
+  private open = new Map<string, Batch>();
+  private scheduled = false;
+  // REPLICA_PUTS requests sent, for STATS: writes sent over requests sent is the batch size.
+  sent = 0;
+
+  constructor(
+    private readonly send: (id: string, body: Buffer, timeoutMs: number) => Promise<Buffer>,
+    private readonly schedule: (flush: () => void) => void,
+  ) {}
+
+  // Sends `body` (a REPLICA_PUT body) to peer `id` with the turn's other writes to it; `done`
+  // is called once with the outcome. `timeoutMs`: how long the write may wait for the peer
+  // (the request waits for the longest of its writes').
+  add(id: string, body: Buffer, timeoutMs: number, done: ReplicaPutDone): void {
+    let batch = this.open.get(id);
+    const bytes = binBytes(body.length);
+    // A batch that cannot take this write goes now; a write too large for any frame goes alone
+    // and fails alone.
+    if (batch !== undefined && (batch.done.length >= limits.multiKeysMax || batch.bytes + bytes > BATCH_BYTES_MAX)) {
+      this.open.delete(id);
+      this.flushOne(id, batch);
+      batch = undefined;
+    }
+    if (batch === undefined) {
+      batch = { bodies: [], done: [], bytes: 0, timeoutMs };
+      this.open.set(id, batch);
+    }
+    batch.bodies.push(body);
+    batch.done.push(done);
+    batch.bytes += bytes;
+    if (timeoutMs > batch.timeoutMs) batch.timeoutMs = timeoutMs;
+    if (!this.scheduled) {
+      this.scheduled = true;
+      this.schedule(this.flush);
+    }
+  }
+
+  private readonly flush = (): void => {
+    this.scheduled = false;
+    const open = this.open;
+    this.open = new Map();
+    for (const [id, batch] of open) this.flushOne(id, batch);
+  };
+
+  private flushOne(id: string, batch: Batch): void {
+    this.sent++;
+    let reply: Promise<Buffer>;
+    try {
+      reply = this.send(id, encodeReplicaPutsBody(batch.bodies, batch.bytes), batch.timeoutMs);
+    } catch (error) {
+      reply = Promise.reject(error);
+    }
+    reply.then(
+      (body) => settle(batch.done, body),
+      (error: unknown) => {
+        const failure = isDkvError(error) ? error : new DkvError('INTERNAL', String(error));
+        for (const done of batch.done) done(failure);
+      },
+    );
+  }
+}
+
+// Hands each write its outcome from a REPLICA_PUTS reply: an array with one element per write,
+// nil for durable or an error map (as ERROR's body).
+function settle(done: readonly ReplicaPutDone[], body: Buffer): void {
+  if (isAllNil(body, 0, body.length, done.length)) {
+    for (const callback of done) callback(null);
+    return;
+  }
+  let results: unknown;
+  try {
+    results = decodeBody(body, 0, body.length);
+  } catch {
+    results = undefined;
+  }
+  if (!Array.isArray(results) || results.length !== done.length) {
+    const error = new DkvError('PROTOCOL_VIOLATION', `REPLICA_PUTS reply is not an array of ${done.length} results`);
+    for (const callback of done) callback(error);
+    return;
+  }
+  for (let i = 0; i < done.length; i++) done[i]!(results[i] === null ? null : errorOfBody(results[i]));
+}
