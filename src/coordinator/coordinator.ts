@@ -9,7 +9,7 @@
 // PUT   is coordinated by a replica, which mints the new version's dot from its own copy of the
 //       key's clock: a node that is not a replica forwards the write to the first healthy one.
 //       The coordinator makes the write durable locally while it sends the new versions to the
-//       other replicas (with the other writes of the turn, in one REPLICA_PUTS to each); an
+//       other replicas (with the other writes made with it, in one REPLICA_PUTS to each); an
 //       unhealthy replica's copy goes to the next healthy node on the ring with a hint naming
 //       it (sloppy quorum). It answers after W durable copies.
 

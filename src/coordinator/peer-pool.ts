@@ -26,10 +26,13 @@ export class PeerPool implements Peers {
   // By member id: the address the client was opened to, and the client.
   private readonly clients = new Map<string, { address: string; client: DkvClient }>();
 
-  // The writes of one turn go out together, after every connection's input of the turn.
+  // The writes made while handling one chunk of a connection's input go out together, right
+  // after it. Waiting for the end of the turn (setImmediate) gathers more, but starts the other
+  // replicas' syncs later: YCSB-A (3 nodes, 384 in flight) lost 6-13% that way, while writes at
+  // 51 in flight gained alike either way.
   private readonly batches = new ReplicaPutBatches(
     (id, body, timeoutMs) => this.requestRaw(id, Opcode.REPLICA_PUTS, body, timeoutMs),
-    (flush) => setImmediate(flush),
+    (flush) => process.nextTick(flush),
   );
 
   constructor(private readonly view: ClusterView) {}

@@ -1,12 +1,11 @@
 // A coordinator's replica writes, gathered per peer into REPLICA_PUTS requests (protocol.md,
-// "Cluster"): the writes a node coordinates in one event-loop turn go to each other replica in
-// one frame, and come back in one reply, instead of a frame, a reply and a pending request each.
-// Under replicated writes (3 nodes, 50 in flight) a coordinator sends several writes to each
-// peer per turn.
+// "Cluster"): the writes a node coordinates together go to each other replica in one frame, and
+// come back in one reply, instead of a frame, a reply and a pending request each. Under
+// replicated writes (3 nodes, 51 in flight) that is about 17 writes a request.
 //
 // The transport is the caller's: `send` carries one REPLICA_PUTS body to a peer and resolves
-// with the reply body, and `schedule` runs the flush once the turn's writes have joined
-// (setImmediate in a dkvd, a virtual timer in the simulator).
+// with the reply body, and `schedule` runs the flush once the writes made together have joined
+// (process.nextTick in a dkvd, a virtual timer in the simulator).
 
 import { DkvError, isDkvError } from '../lib/errors.js';
 import { limits } from '../lib/limits.js';
@@ -28,7 +27,7 @@ interface Batch {
 const BATCH_BYTES_MAX = limits.frameBytesMax - FRAME_HEADER_BYTES - arrayHeaderBytes(limits.multiKeysMax);
 
 export class ReplicaPutBatches {
-  // The turn's batches by peer. Each flush starts a new map rather than clearing this one: a
+  // The open batches by peer. Each flush starts a new map rather than clearing this one: a
   // cleared map that has grown old keeps pointing at the last batches, and the young-generation
   // collector then keeps them, and every write their callbacks reach, alive until a full
   // collection (measured: 4 times the promoted bytes, 17% fewer puts/s).
@@ -42,7 +41,7 @@ export class ReplicaPutBatches {
     private readonly schedule: (flush: () => void) => void,
   ) {}
 
-  // Sends `body` (a REPLICA_PUT body) to peer `id` with the turn's other writes to it; `done`
+  // Sends `body` (a REPLICA_PUT body) to peer `id` with the other writes made with it; `done`
   // is called once with the outcome. `timeoutMs`: how long the write may wait for the peer
   // (the request waits for the longest of its writes').
   add(id: string, body: Buffer, timeoutMs: number, done: ReplicaPutDone): void {

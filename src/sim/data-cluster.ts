@@ -206,8 +206,8 @@ export class SimDataCluster {
           );
         }, this.delay());
       });
-    // A turn's replica writes to a peer go together, as a dkvd's do; the turn is what runs at one
-    // virtual instant.
+    // Replica writes made at one virtual instant go to a peer together, as a dkvd's writes made
+    // for one chunk of input do.
     const batches = new ReplicaPutBatches(
       (to, body, timeoutMs) => send(to, Opcode.REPLICA_PUTS, body, timeoutMs, true) as Promise<Buffer>,
       (flush) => this.timers.setTimeout(flush, 0),

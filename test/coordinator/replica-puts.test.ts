@@ -1,6 +1,6 @@
-// ReplicaPutBatches: a turn's replica writes go to each peer in one REPLICA_PUTS, and each write
+// ReplicaPutBatches: replica writes made together go to each peer in one REPLICA_PUTS, and each write
 // learns its own outcome from the reply. The transport here is a fake that records what is sent
-// and answers when told; the turn ends when the test runs the scheduled flush.
+// and answers when told; writes join a batch until the test runs the scheduled flush.
 import t from 'tap';
 import { ReplicaPutBatches } from '../../src/coordinator/replica-puts.js';
 import { DkvError } from '../../src/lib/errors.js';
@@ -55,24 +55,24 @@ function harness(sendThrows?: Error) {
     });
     return index;
   };
-  // Runs the flushes scheduled so far, as the end of a turn does.
-  const endTurn = (): void => {
+  // Runs the flushes scheduled so far, as the transport's scheduler would.
+  const runFlushes = (): void => {
     for (const flush of flushes.splice(0)) flush();
   };
-  return { batches, sent, flushes, outcomes, add, endTurn };
+  return { batches, sent, flushes, outcomes, add, runFlushes };
 }
 
 const body = (key: string, size = 8): Buffer => encodeReplicaPutBody(Buffer.from(key), Buffer.alloc(size, 1));
 const settle = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
-t.test("a turn's writes go to each peer in one request, in order; all-durable settles each", async (t) => {
+t.test('writes made together go to each peer in one request, in order; all-durable settles each', async (t) => {
   const h = harness();
   h.add('p1', body('a'));
   h.add('p2', body('b'));
   h.add('p1', body('c'), 3000);
-  t.equal(h.flushes.length, 1, 'one flush scheduled per turn');
-  t.equal(h.sent.length, 0, 'nothing goes before the turn ends');
-  h.endTurn();
+  t.equal(h.flushes.length, 1, 'one flush scheduled for the writes made together');
+  t.equal(h.sent.length, 0, 'nothing goes before the flush');
+  h.runFlushes();
   t.equal(h.sent.length, 2, 'one request per peer');
   const [toP1, toP2] = h.sent;
   t.equal(toP1!.id, 'p1');
@@ -88,15 +88,15 @@ t.test("a turn's writes go to each peer in one request, in order; all-durable se
   t.same(h.outcomes, [null, null, null]);
 
   h.add('p1', body('d'));
-  t.equal(h.flushes.length, 1, 'the next turn schedules its own flush');
-  h.endTurn();
+  t.equal(h.flushes.length, 1, 'later writes schedule their own flush');
+  h.runFlushes();
   t.equal(h.sent.length, 3, 'and its own request');
 });
 
 t.test('a reply with failed entries fails just those, with their codes and counts', async (t) => {
   const h = harness();
   for (const key of ['a', 'b', 'c']) h.add('p', body(key));
-  h.endTurn();
+  h.runFlushes();
   const quorum = new DkvError('QUORUM_FAILED', 'not enough', { details: { answered: 1, needed: 2 } });
   h.sent[0]!.answer(Buffer.from(encodeBody([null, errorBodyOf(new DkvError('STORAGE_FAILED', 'disk full')), errorBodyOf(quorum)])));
   await settle();
@@ -116,7 +116,7 @@ t.test('a reply that does not match the request fails every write in it', async 
     const h = harness();
     h.add('p', body('a'));
     h.add('p', body('b'));
-    h.endTurn();
+    h.runFlushes();
     h.sent[0]!.answer(reply);
     await settle();
     t.match(h.outcomes, [{ code: 'PROTOCOL_VIOLATION' }, { code: 'PROTOCOL_VIOLATION' }], what);
@@ -128,7 +128,7 @@ t.test('a request that fails, or cannot be sent, fails every write in it', async
   h.add('p', body('a'));
   h.add('p', body('b'));
   h.add('q', body('c'));
-  h.endTurn();
+  h.runFlushes();
   h.sent[0]!.refuse(new DkvError('CANNOT_CONNECT', 'refused'));
   h.sent[1]!.refuse(new Error('not a DkvError'));
   await settle();
@@ -136,9 +136,9 @@ t.test('a request that fails, or cannot be sent, fails every write in it', async
 
   const thrown = harness(new DkvError('QUORUM_FAILED', 'node p is not a member'));
   thrown.add('p', body('a'));
-  thrown.endTurn();
+  thrown.runFlushes();
   await settle();
-  t.match(thrown.outcomes, [{ code: 'QUORUM_FAILED' }], 'a send that throws fails its writes, not the turn');
+  t.match(thrown.outcomes, [{ code: 'QUORUM_FAILED' }], 'a send that throws fails its writes, not the flush');
 });
 
 t.test('a batch holds at most multiKeysMax writes and one frame of bytes', async (t) => {
@@ -146,16 +146,16 @@ t.test('a batch holds at most multiKeysMax writes and one frame of bytes', async
   for (let i = 0; i <= limits.multiKeysMax; i++) h.add('p', body(`k${i}`));
   t.equal(h.sent.length, 1, 'a full batch goes at once');
   t.equal(h.sent[0]!.count, limits.multiKeysMax);
-  h.endTurn();
+  h.runFlushes();
   t.equal(h.sent.length, 2);
-  t.equal(h.sent[1]!.count, 1, 'the rest goes at the end of the turn');
+  t.equal(h.sent[1]!.count, 1, 'the rest goes at the flush');
 
   const big = harness();
   const third = Math.floor(limits.frameBytesMax / 3);
   big.add('p', body('x', third));
   big.add('p', body('y', third));
   big.add('p', body('z', third));
-  big.endTurn();
+  big.runFlushes();
   t.same(
     big.sent.map((s) => s.count),
     [2, 1],
@@ -167,7 +167,7 @@ t.test('a batch holds at most multiKeysMax writes and one frame of bytes', async
   huge.add('p', body('small'));
   huge.add('p', body('huge', limits.frameBytesMax));
   huge.add('p', body('after'));
-  huge.endTurn();
+  huge.runFlushes();
   t.same(
     huge.sent.map((s) => s.count),
     [1, 1, 1],

@@ -253,7 +253,7 @@ t.test('a run replays exactly from its seed', async (t) => {
   t.equal(await trace(5), await trace(5));
 });
 
-t.test("a turn's writes reach each other replica in one REPLICA_PUTS", async (t) => {
+t.test('writes made together reach each other replica in one REPLICA_PUTS', async (t) => {
   const sim = cluster(3);
   const before = sim.requestsSent;
   const writes = Array.from({ length: 10 }, (_, i) => sim.node('n1').coordinator.write(key(`batch-${i}`), Buffer.from(`v${i}`), undefined, DEFAULTS));
