@@ -17,7 +17,7 @@
 import { spawn } from 'node:child_process';
 import { parseArgs } from 'node:util';
 import { DkvClient } from '../src/client/client.js';
-import { ensureTool, removeDir, startDkvd, tempDir, type Dkvd } from '../test/helpers/dkvd.js';
+import { ensureTool, removeDir, startDkvd, type Dkvd } from '../test/helpers/dkvd.js';
 
 const { positionals, values } = parseArgs({
   allowPositionals: true,

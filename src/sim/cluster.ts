@@ -279,7 +279,6 @@ export class SimCluster {
     const nowMs = this.clock.nowMs;
     this.setStatus(node, NodeStatus.UP);
     this.pauseEndedMs[node] = nowMs;
-    const core = this.cores[node]!;
     // Timers first (they are overdue), then the buffered datagrams: Node's event loop order.
     if (this.timerDueMs[node]! <= nowMs) this.tickNode(node, nowMs);
     const backlog = this.backlogs.get(node);

@@ -671,7 +671,6 @@ export class SwimCore {
   // Picks up to `count` distinct random live members other than this node and `except` into
   // `this.picks`; returns how many. With `aliveOnly`, suspects are skipped.
   private pickMembers(count: number, except: number, aliveOnly: boolean): number {
-    const picks = this.picks;
     let picked = 0;
     const n = this.probeCount;
     if (count <= 0 || n === 0) return 0;
