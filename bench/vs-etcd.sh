@@ -12,8 +12,9 @@
 #
 # dkv is measured in the same run by measure_dkv below: a 3-node dkv cluster on 127.0.0.1 (N=3,
 # W=2: a put is acknowledged once two nodes have fsync'd it to their write-ahead logs), loaded with
-#   dkv-cli bench --cluster --connections 1 --pipeline ceil(CLIENTS/3) --read-ratio 0 ...
-# which routes each key to a replica and keeps CLIENTS puts in flight in all, as etcd's clients do.
+#   dkv-cli bench --cluster --connections 1 --pipeline ceil(CLIENTS/3) --read-ratio 0 --warmup 1 ...
+# which routes each key to a replica and keeps CLIENTS puts in flight in all, as etcd's clients do,
+# after the same 1 s warm-up etcd's client runs.
 #
 # Runs alternate etcd and dkv (the order flips every run) and the table shows medians of RUNS,
 # with each side's server CPU time per put (from /proc, so a busy machine shows less in it) and the
@@ -159,7 +160,7 @@ measure_dkv() { # clients run
   local out="$WORK/dkv-c$1-r$2.json"
   local pipeline=$((($1 + 2) / 3))
   local cmd=("$ROOT/bin/dkv-cli" bench --cluster --server "127.0.0.1:$DKV_PORT" --connections 1 --pipeline "$pipeline"
-    --duration "$DURATION" --value-size "$VALUE_SIZE" --read-ratio 0 --keys "$KEYS" --json)
+    --duration "$DURATION" --warmup 1 --value-size "$VALUE_SIZE" --read-ratio 0 --keys "$KEYS" --json)
   echo "+ [dkv, $1 in flight, run $2] ${cmd[*]}"
   timeout "$TEST_TIMEOUT_S" "${cmd[@]}" >"$out" 2>"$WORK/dkv-bench.err" ||
     { echo "dkv-cli bench failed or timed out" >&2; cat "$out" "$WORK/dkv-bench.err" >&2; exit 1; }

@@ -11,6 +11,7 @@ import {
   BENCH_CONNECTIONS_MAX,
   BENCH_KEYS_MAX,
   BENCH_PIPELINE_MAX,
+  BENCH_WARMUP_S_MAX,
   formatProgress,
   formatReport,
   runLoad,
@@ -282,6 +283,7 @@ interface BenchFlags extends CommonFlags {
   keys: unknown;
   distribution: unknown;
   preload?: unknown;
+  warmup: unknown;
   seed?: unknown;
   cluster?: unknown;
 }
@@ -301,6 +303,8 @@ function benchOptions(flags: BenchFlags): LoadOptions {
   const distribution = String(flags.distribution);
   if (distribution !== 'uniform' && distribution !== 'zipfian') usage('--distribution must be uniform or zipfian');
   if (flags.preload !== undefined && typeof flags.preload !== 'boolean') usage('--preload takes no value; use --no-preload to skip it');
+  const warmupS = Number(flags.warmup);
+  if (!(warmupS >= 0 && warmupS <= BENCH_WARMUP_S_MAX)) usage(`--warmup must be a number of seconds from 0 to ${BENCH_WARMUP_S_MAX}`);
   return {
     connections: integerFlag(flags, 'connections', 1, BENCH_CONNECTIONS_MAX),
     pipeline: integerFlag(flags, 'pipeline', 1, BENCH_PIPELINE_MAX),
@@ -311,6 +315,7 @@ function benchOptions(flags: BenchFlags): LoadOptions {
     keys: integerFlag(flags, 'keys', 1, BENCH_KEYS_MAX),
     distribution,
     preload: flags.preload ?? readRatio > 0,
+    warmupMs: warmupS * 1000,
     seed: flags.seed === undefined ? randomInt(2 ** 32) : integerFlag(flags, 'seed', 0, 2 ** 32 - 1),
     cluster: flags.cluster === true,
   };
@@ -354,6 +359,7 @@ cli
   .option('--keys', 'Size of the key space', 100000)
   .option('--distribution', 'Key popularity: uniform or zipfian (YCSB, constant 0.99)', 'uniform')
   .option('--preload', 'Write every key once before measuring; on when --read-ratio > 0, --no-preload skips it')
+  .option('--warmup', 'Seconds to run the workload before measuring, unmeasured', 0)
   .option('--seed', 'Seed of the workload (default: random, printed)')
   .example('bench --server 127.0.0.1:7001 --connections 4 --pipeline 64 --duration 10 --read-ratio 1')
   .example('bench --requests 100000 --read-ratio 0.95 --distribution zipfian --seed 7 --json')

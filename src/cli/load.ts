@@ -53,6 +53,9 @@ export interface LoadOptions {
   distribution: Distribution;
   // Write every key once before measuring, so that reads find a value.
   preload: boolean;
+  // Run the workload this long before measuring, unmeasured (0: not at all): the servers'
+  // code is then compiled and their files grown, as in the steady state being measured.
+  warmupMs: number;
   seed: number;
   // Route by key across the cluster (ROUTING from the control node): `connections` to every
   // alive node, each sending only keys whose first alive replica is that node.
@@ -95,6 +98,7 @@ export interface LoadReport {
   // A connection with a request older than this failed with TIMEOUT.
   timeoutMs: number;
   preload: PhaseReport | null;
+  warmup: PhaseReport | null;
   run: PhaseReport;
   // Server CPU time (user + system) during the measured phase, per successful op; null when
   // STATS could not be read afterwards.
@@ -106,7 +110,7 @@ export interface LoadReport {
 }
 
 export interface LoadProgress {
-  phase: 'preload' | 'run';
+  phase: PhaseName;
   elapsedMs: number;
   ops: number;
   errors: number;
@@ -128,6 +132,8 @@ export const BENCH_CONNECTIONS_MAX = 1000;
 // zeta(n) for the zipfian distribution is summed over every key at start: 10 million keys take
 // about 0.2 s, and a key space that size would take minutes to preload anyway.
 export const BENCH_KEYS_MAX = 10_000_000;
+// A warm-up longer than a few minutes is a run of its own.
+export const BENCH_WARMUP_S_MAX = 600;
 
 // Requests are copied into slabs of this size and written from them; a slab is handed to the
 // socket and replaced when full, so at least a few hundred GETs share one allocation.
@@ -138,7 +144,9 @@ const PROGRESS_PERIOD_MS = 1000;
 // HDR histogram bounds in microseconds: 1 µs resolution, up to an hour, 3 significant digits.
 const LATENCY_US_MAX = 3_600_000_000;
 
-// The state of one phase (preload or the measured run), shared by every connection.
+type PhaseName = 'preload' | 'warmup' | 'run';
+
+// The state of one phase (preload, warm-up or the measured run), shared by every connection.
 class Phase {
   ops = 0;
   reads = 0;
@@ -158,7 +166,7 @@ class Phase {
   private resolveDone!: () => void;
 
   constructor(
-    readonly name: 'preload' | 'run',
+    readonly name: PhaseName,
     private readonly connections: readonly LoadConnection[],
   ) {
     this.done = new Promise((resolve) => {
@@ -589,6 +597,16 @@ export async function runLoad(
       }
     }
 
+    let warmup: PhaseReport | null = null;
+    if (options.warmupMs > 0) {
+      const phase = new Phase('warmup', connections);
+      await runPhase(phase, connections, (connection) => connection.startRun(phase, Infinity), options.warmupMs, timeoutMs, onProgress);
+      warmup = phase.report();
+      for (const { failure } of connections) {
+        if (failure !== null) throw new DkvError(failure, `warm-up failed: a connection to ${server} failed with ${failure}`);
+      }
+    }
+
     const before = await Promise.all(controls.map((c) => c.stats()));
     const clientCpu = process.cpuUsage();
     const phase = new Phase('run', connections);
@@ -622,7 +640,7 @@ export async function runLoad(
     } catch {
       // the server is gone: the report says so with null
     }
-    return { server, options, timeoutMs, preload, run, serverCpuMicrosPerOp, clientCpuMicrosPerOp, connectionsFailed };
+    return { server, options, timeoutMs, preload, warmup, run, serverCpuMicrosPerOp, clientCpuMicrosPerOp, connectionsFailed };
   } finally {
     for (const connection of connections) connection.close();
     for (const extra of controls.slice(1)) await extra.close();
@@ -693,6 +711,10 @@ export function formatReport(report: LoadReport): string {
     lines.push(
       `preload     ${count.format(p.ops)} keys in ${decimal.format(p.elapsedMs / 1000)} s (${count.format(p.opsPerSec)} ops/s)`,
     );
+  }
+  if (report.warmup !== null) {
+    const w = report.warmup;
+    lines.push(`warm-up     ${count.format(w.ops)} ops in ${decimal.format(w.elapsedMs / 1000)} s (${count.format(w.opsPerSec)} ops/s), not measured`);
   }
   lines.push(
     `ops         ${count.format(run.ops)} in ${(run.elapsedMs / 1000).toFixed(2)} s: ${count.format(run.opsPerSec)} ops/s ` +

@@ -77,6 +77,28 @@ t.test('a counted run: every request answered, as the server counted them, and r
   );
 });
 
+t.test('a warm-up runs the workload first, and only what follows it is measured', async (t) => {
+  const dkvd = await startDkvd({ storage: 'memory' });
+  t.teardown(async () => {
+    await dkvd.stop();
+    removeDir(dkvd.dataDir);
+  });
+  const before = await requestCounts(dkvd.tcpPort);
+  const run = await bench(dkvd.tcpPort, ['--requests', '2000', '--warmup', '0.3', '--read-ratio', '0', '--keys', '100', '--pipeline', '8']);
+  const after = await requestCounts(dkvd.tcpPort);
+  t.equal(run.code, 0, run.stderr);
+  const report = run.report!;
+  t.equal(report.preload, null, 'writes alone need no preload');
+  t.ok(report.warmup !== null && report.warmup.ops > 0, `the warm-up answered ${report.warmup?.ops} requests`);
+  t.ok(report.warmup!.elapsedMs >= 300, 'for the time asked');
+  t.equal(report.run.ops, 2000, 'the measured run counts only its own');
+  t.equal(after.put - before.put, report.warmup!.ops + 2000, 'the server served both');
+
+  const refused = await bench(dkvd.tcpPort, ['--requests', '10', '--warmup=-1']);
+  t.equal(refused.code, 2, 'a negative warm-up is a usage error');
+  t.match(refused.stderr, /--warmup must be a number of seconds/);
+});
+
 t.test('a server killed mid-run ends the run with exit code 3 and the loss counted', async (t) => {
   const dkvd = await startDkvd({ storage: 'memory' });
   t.teardown(() => removeDir(dkvd.dataDir));
