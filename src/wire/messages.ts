@@ -541,13 +541,19 @@ export function writeArrayHeader(target: Buffer, at: number, count: number): num
     target[at] = 0x90 | count;
     return at + 1;
   }
-  if (count <= 0xffff) {
-    target[at] = 0xdc;
-    target.writeUInt16BE(count, at + 1);
+  return writeSizedHeader(target, at, count, 0xdc, 0xdd);
+}
+
+// A msgpack header of a 16- or 32-bit size (array 16 / 32, bin 16 / 32, ...): `tag16` and its
+// u16, or `tag32` and its u32. Returns the offset after it.
+function writeSizedHeader(target: Buffer, at: number, size: number, tag16: number, tag32: number): number {
+  if (size <= 0xffff) {
+    target[at] = tag16;
+    target.writeUInt16BE(size, at + 1);
     return at + 3;
   }
-  target[at] = 0xdd;
-  target.writeUInt32BE(count, at + 1);
+  target[at] = tag32;
+  target.writeUInt32BE(size, at + 1);
   return at + 5;
 }
 
@@ -589,14 +595,7 @@ export function writeBinHeader(target: Buffer, at: number, length: number): numb
     target[at + 1] = length;
     return at + 2;
   }
-  if (length <= 0xffff) {
-    target[at] = 0xc5;
-    target.writeUInt16BE(length, at + 1);
-    return at + 3;
-  }
-  target[at] = 0xc6;
-  target.writeUInt32BE(length, at + 1);
-  return at + 5;
+  return writeSizedHeader(target, at, length, 0xc5, 0xc6);
 }
 
 // The bytes of `length` bytes of data as a msgpack bin, header included.
