@@ -3,17 +3,32 @@
 // come back in one reply, instead of a frame, a reply and a pending request each. Under
 // replicated writes (3 nodes, 51 in flight) that is about 17 writes a request.
 //
-// The transport is the caller's: `send` carries one REPLICA_PUTS body to a peer and resolves
-// with the reply body, and `schedule` runs the flush once the writes made together have joined
-// (process.nextTick in a dkvd, a virtual timer in the simulator).
+// The transport is the caller's (ReplicaPutTransport): a dkvd's peer pool, or the simulator's
+// network. A peer that answers REPLICA_PUTS with UNKNOWN_OPCODE (a node of a version before it,
+// during a rolling upgrade) gets those writes, and for a while every later one, as single
+// REPLICA_PUTs instead.
 
-import { DkvError, isDkvError } from '../lib/errors.js';
+import { asDkvError, DkvError, isDkvError } from '../lib/errors.js';
 import { limits } from '../lib/limits.js';
 import { FRAME_HEADER_BYTES } from '../wire/codes.js';
 import { arrayHeaderBytes, binBytes, decodeBody, encodeReplicaPutsBody, errorOfBody, isAllNil } from '../wire/messages.js';
 
 // Called once per write: null when the peer has it durably, else why not.
 export type ReplicaPutDone = (error: DkvError | null) => void;
+
+export interface ReplicaPutTransport {
+  // Carries one REPLICA_PUTS body to peer `id`; resolves with the reply body.
+  sendBatch(id: string, body: Buffer, timeoutMs: number): Promise<Buffer>;
+  // Carries one REPLICA_PUT body; resolves once the peer has it durably.
+  sendOne(id: string, body: Buffer, timeoutMs: number): Promise<unknown>;
+  // Runs `flush` once the writes made together have joined (process.nextTick in a dkvd).
+  schedule(flush: () => void): void;
+  nowMs(): number;
+}
+
+// How long a peer that did not know REPLICA_PUTS gets single REPLICA_PUTs before batches are
+// tried again (it may have been upgraded meanwhile).
+const UNBATCHED_MS = 60_000;
 
 interface Batch {
   bodies: Buffer[];
@@ -35,16 +50,19 @@ export class ReplicaPutBatches {
   private scheduled = false;
   // REPLICA_PUTS requests sent, for STATS: writes sent over requests sent is the batch size.
   sent = 0;
+  // Peers that answered REPLICA_PUTS with UNKNOWN_OPCODE, and until when they get single writes.
+  private readonly unbatched = new Map<string, number>();
 
-  constructor(
-    private readonly send: (id: string, body: Buffer, timeoutMs: number) => Promise<Buffer>,
-    private readonly schedule: (flush: () => void) => void,
-  ) {}
+  constructor(private readonly transport: ReplicaPutTransport) {}
 
   // Sends `body` (a REPLICA_PUT body) to peer `id` with the other writes made with it; `done`
   // is called once with the outcome. `timeoutMs`: how long the write may wait for the peer
   // (the request waits for the longest of its writes').
   add(id: string, body: Buffer, timeoutMs: number, done: ReplicaPutDone): void {
+    if (this.unbatched.size > 0 && this.isUnbatched(id)) {
+      this.sendOne(id, body, timeoutMs, done);
+      return;
+    }
     let batch = this.open.get(id);
     const bytes = binBytes(body.length);
     // A batch that cannot take this write goes now; a write too large for any frame goes alone
@@ -64,7 +82,7 @@ export class ReplicaPutBatches {
     if (timeoutMs > batch.timeoutMs) batch.timeoutMs = timeoutMs;
     if (!this.scheduled) {
       this.scheduled = true;
-      this.schedule(this.flush);
+      this.transport.schedule(this.flush);
     }
   }
 
@@ -77,19 +95,42 @@ export class ReplicaPutBatches {
 
   private flushOne(id: string, batch: Batch): void {
     this.sent++;
-    let reply: Promise<Buffer>;
-    try {
-      reply = this.send(id, encodeReplicaPutsBody(batch.bodies, batch.bytes), batch.timeoutMs);
-    } catch (error) {
-      reply = Promise.reject(error);
-    }
-    reply.then(
+    attempt(() => this.transport.sendBatch(id, encodeReplicaPutsBody(batch.bodies, batch.bytes), batch.timeoutMs)).then(
       (body) => settle(batch.done, body),
       (error: unknown) => {
-        const failure = isDkvError(error) ? error : new DkvError('INTERNAL', String(error));
+        if (isDkvError(error, 'UNKNOWN_OPCODE')) {
+          this.unbatched.set(id, this.transport.nowMs() + UNBATCHED_MS);
+          for (let i = 0; i < batch.done.length; i++) this.sendOne(id, batch.bodies[i]!, batch.timeoutMs, batch.done[i]!);
+          return;
+        }
+        const failure = asDkvError(error);
         for (const done of batch.done) done(failure);
       },
     );
+  }
+
+  private isUnbatched(id: string): boolean {
+    const until = this.unbatched.get(id);
+    if (until === undefined) return false;
+    if (this.transport.nowMs() < until) return true;
+    this.unbatched.delete(id);
+    return false;
+  }
+
+  private sendOne(id: string, body: Buffer, timeoutMs: number, done: ReplicaPutDone): void {
+    attempt(() => this.transport.sendOne(id, body, timeoutMs)).then(
+      () => done(null),
+      (error: unknown) => done(asDkvError(error)),
+    );
+  }
+}
+
+// A send that throws (a peer that is no member) fails like one that rejects.
+function attempt<T>(send: () => Promise<T>): Promise<T> {
+  try {
+    return send();
+  } catch (error) {
+    return Promise.reject(error);
   }
 }
 

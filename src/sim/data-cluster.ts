@@ -208,10 +208,12 @@ export class SimDataCluster {
       });
     // Replica writes made at one virtual instant go to a peer together, as a dkvd's writes made
     // for one chunk of input do.
-    const batches = new ReplicaPutBatches(
-      (to, body, timeoutMs) => send(to, Opcode.REPLICA_PUTS, body, timeoutMs, true) as Promise<Buffer>,
-      (flush) => this.timers.setTimeout(flush, 0),
-    );
+    const batches = new ReplicaPutBatches({
+      sendBatch: (to, body, timeoutMs) => send(to, Opcode.REPLICA_PUTS, body, timeoutMs, true) as Promise<Buffer>,
+      sendOne: (to, body, timeoutMs) => send(to, Opcode.REPLICA_PUT, body, timeoutMs, false),
+      schedule: (flush) => this.timers.setTimeout(flush, 0),
+      nowMs: () => this.timers.nowMs(),
+    });
     return {
       request: (to, opcode, body, timeoutMs) => send(to, opcode, body, timeoutMs, false),
       requestRaw: (to, opcode, body, timeoutMs) => send(to, opcode, body, timeoutMs, true) as Promise<Buffer>,

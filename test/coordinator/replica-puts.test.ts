@@ -28,9 +28,11 @@ interface Sent {
 
 function harness(sendThrows?: Error) {
   const sent: Sent[] = [];
+  const singles: Array<{ id: string; body: Buffer; answer: () => void; refuse: (error: unknown) => void }> = [];
   const flushes: Array<() => void> = [];
-  const batches = new ReplicaPutBatches(
-    (id, body, timeoutMs) => {
+  const clock = { nowMs: 0 };
+  const batches = new ReplicaPutBatches({
+    sendBatch: (id, body, timeoutMs) => {
       if (sendThrows !== undefined) throw sendThrows;
       return new Promise<Buffer>((resolve, reject) => {
         const head = { count: 0, next: 0 };
@@ -44,8 +46,10 @@ function harness(sendThrows?: Error) {
         sent.push({ id, count: head.count, entries, bytes: body.length, timeoutMs, answer: resolve, refuse: reject });
       });
     },
-    (flush) => flushes.push(flush),
-  );
+    sendOne: (id, body) => new Promise((resolve, reject) => singles.push({ id, body, answer: () => resolve({}), refuse: reject })),
+    schedule: (flush) => flushes.push(flush),
+    nowMs: () => clock.nowMs,
+  });
   const outcomes: Array<DkvError | null | 'waiting'> = [];
   const add = (id: string, body: Buffer, timeoutMs = 1000): number => {
     const index = outcomes.push('waiting') - 1;
@@ -59,7 +63,7 @@ function harness(sendThrows?: Error) {
   const runFlushes = (): void => {
     for (const flush of flushes.splice(0)) flush();
   };
-  return { batches, sent, flushes, outcomes, add, runFlushes };
+  return { batches, sent, singles, clock, flushes, outcomes, add, runFlushes };
 }
 
 const body = (key: string, size = 8): Buffer => encodeReplicaPutBody(Buffer.from(key), Buffer.alloc(size, 1));
@@ -173,4 +177,42 @@ t.test('a batch holds at most multiKeysMax writes and one frame of bytes', async
     [1, 1, 1],
     'a write too large for any frame goes alone (and fails alone, at the client)',
   );
+});
+
+t.test('a peer that does not know REPLICA_PUTS gets single REPLICA_PUTs, for a while', async (t) => {
+  const h = harness();
+  h.add('old', body('a'));
+  h.add('old', body('b'));
+  h.add('new', body('c'));
+  h.runFlushes();
+  h.sent[0]!.refuse(new DkvError('UNKNOWN_OPCODE', 'opcode 0x12 is unknown'));
+  await settle();
+  t.same(
+    h.singles.map((s) => [s.id, s.body]),
+    [
+      ['old', body('a')],
+      ['old', body('b')],
+    ],
+    "the batch's writes go again one by one",
+  );
+  t.same(h.outcomes, ['waiting', 'waiting', 'waiting'], 'nothing has failed');
+  h.singles[0]!.answer();
+  h.singles[1]!.refuse(new DkvError('STORAGE_FAILED', 'disk full'));
+  await settle();
+  t.equal(h.outcomes[0], null);
+  t.match(h.outcomes[1], { code: 'STORAGE_FAILED' });
+
+  const batchesBefore = h.batches.sent;
+  h.add('old', body('d'));
+  t.equal(h.singles.length, 3, 'a later write to that peer goes alone at once');
+  t.equal(h.flushes.length, 0);
+  h.add('new', body('e'));
+  h.runFlushes();
+  t.equal(h.batches.sent, batchesBefore + 1, 'other peers still get batches');
+
+  h.clock.nowMs += 60_000;
+  h.add('old', body('f'));
+  h.runFlushes();
+  t.equal(h.singles.length, 3, 'a minute later, batches are tried again');
+  t.equal(h.sent.at(-1)!.id, 'old');
 });
