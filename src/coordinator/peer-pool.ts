@@ -6,7 +6,7 @@ import { DkvClient } from '../client/client.js';
 import { DkvError } from '../lib/errors.js';
 import { Opcode } from '../wire/codes.js';
 import type { ClusterView } from './cluster-view.js';
-import { ReplicaPutBatches, type ReplicaPutDone } from './replica-puts.js';
+import { ReplicaPutBatches, type ReplicaPutTarget } from './replica-puts.js';
 
 const CONNECT_TIMEOUT_MS = 1000;
 
@@ -15,9 +15,9 @@ const CONNECT_TIMEOUT_MS = 1000;
 export interface Peers {
   request(id: string, opcode: number, body: unknown, timeoutMs: number): Promise<unknown>;
   requestRaw(id: string, opcode: number, body: unknown, timeoutMs: number): Promise<Buffer>;
-  // A REPLICA_PUT body for peer `id`, sent with others to it (ReplicaPutBatches); `done` is
-  // called once with its outcome.
-  replicaPut(id: string, body: Buffer, timeoutMs: number, done: ReplicaPutDone): void;
+  // A REPLICA_PUT body for peer `id`, sent with others to it (ReplicaPutBatches); `target` is
+  // told its outcome once, with `slot`.
+  replicaPut(id: string, body: Buffer, timeoutMs: number, target: ReplicaPutTarget, slot: number): void;
   // REPLICA_PUTS requests sent.
   readonly replicaPutBatchesSent: number;
 }
@@ -74,8 +74,8 @@ export class PeerPool implements Peers {
     return this.ready(id).requestRaw(opcode, body, timeoutMs);
   }
 
-  replicaPut(id: string, body: Buffer, timeoutMs: number, done: ReplicaPutDone): void {
-    this.batches.add(id, body, timeoutMs, done);
+  replicaPut(id: string, body: Buffer, timeoutMs: number, target: ReplicaPutTarget, slot: number): void {
+    this.batches.add(id, body, timeoutMs, target, slot);
   }
 
   get replicaPutBatchesSent(): number {

@@ -13,8 +13,12 @@ import { limits } from '../lib/limits.js';
 import { FRAME_HEADER_BYTES } from '../wire/codes.js';
 import { arrayHeaderBytes, binBytes, decodeBody, encodeReplicaPutsBody, errorOfBody, isAllNil } from '../wire/messages.js';
 
-// Called once per write: null when the peer has it durably, else why not.
-export type ReplicaPutDone = (error: DkvError | null) => void;
+// Told once per write, with the slot it was added with: null when the peer has it durably, else
+// why not. (An object and a number rather than a callback: a write sent to two replicas then
+// makes no closure for either.)
+export interface ReplicaPutTarget {
+  replicaPutDone(slot: number, error: DkvError | null): void;
+}
 
 export interface ReplicaPutTransport {
   // Carries one REPLICA_PUTS body to peer `id`; resolves with the reply body.
@@ -32,7 +36,8 @@ const UNBATCHED_MS = 60_000;
 
 interface Batch {
   bodies: Buffer[];
-  done: ReplicaPutDone[];
+  targets: ReplicaPutTarget[];
+  slots: number[];
   // The bodies' bytes as bins.
   bytes: number;
   timeoutMs: number;
@@ -55,29 +60,30 @@ export class ReplicaPutBatches {
 
   constructor(private readonly transport: ReplicaPutTransport) {}
 
-  // Sends `body` (a REPLICA_PUT body) to peer `id` with the other writes made with it; `done`
-  // is called once with the outcome. `timeoutMs`: how long the write may wait for the peer
-  // (the request waits for the longest of its writes').
-  add(id: string, body: Buffer, timeoutMs: number, done: ReplicaPutDone): void {
+  // Sends `body` (a REPLICA_PUT body) to peer `id` with the other writes made with it; `target`
+  // is told the outcome once, with `slot`. `timeoutMs`: how long the write may wait for the
+  // peer (the request waits for the longest of its writes').
+  add(id: string, body: Buffer, timeoutMs: number, target: ReplicaPutTarget, slot: number): void {
     if (this.unbatched.size > 0 && this.isUnbatched(id)) {
-      this.sendOne(id, body, timeoutMs, done);
+      this.sendOne(id, body, timeoutMs, target, slot);
       return;
     }
     let batch = this.open.get(id);
     const bytes = binBytes(body.length);
     // A batch that cannot take this write goes now; a write too large for any frame goes alone
     // and fails alone.
-    if (batch !== undefined && (batch.done.length >= limits.multiKeysMax || batch.bytes + bytes > BATCH_BYTES_MAX)) {
+    if (batch !== undefined && (batch.slots.length >= limits.multiKeysMax || batch.bytes + bytes > BATCH_BYTES_MAX)) {
       this.open.delete(id);
       this.flushOne(id, batch);
       batch = undefined;
     }
     if (batch === undefined) {
-      batch = { bodies: [], done: [], bytes: 0, timeoutMs };
+      batch = { bodies: [], targets: [], slots: [], bytes: 0, timeoutMs };
       this.open.set(id, batch);
     }
     batch.bodies.push(body);
-    batch.done.push(done);
+    batch.targets.push(target);
+    batch.slots.push(slot);
     batch.bytes += bytes;
     if (timeoutMs > batch.timeoutMs) batch.timeoutMs = timeoutMs;
     if (!this.scheduled) {
@@ -96,15 +102,14 @@ export class ReplicaPutBatches {
   private flushOne(id: string, batch: Batch): void {
     this.sent++;
     attempt(() => this.transport.sendBatch(id, encodeReplicaPutsBody(batch.bodies, batch.bytes), batch.timeoutMs)).then(
-      (body) => settle(batch.done, body),
+      (body) => settle(batch, body),
       (error: unknown) => {
         if (isDkvError(error, 'UNKNOWN_OPCODE')) {
           this.unbatched.set(id, this.transport.nowMs() + UNBATCHED_MS);
-          for (let i = 0; i < batch.done.length; i++) this.sendOne(id, batch.bodies[i]!, batch.timeoutMs, batch.done[i]!);
+          for (let i = 0; i < batch.slots.length; i++) this.sendOne(id, batch.bodies[i]!, batch.timeoutMs, batch.targets[i]!, batch.slots[i]!);
           return;
         }
-        const failure = asDkvError(error);
-        for (const done of batch.done) done(failure);
+        tellAll(batch, asDkvError(error));
       },
     );
   }
@@ -117,10 +122,10 @@ export class ReplicaPutBatches {
     return false;
   }
 
-  private sendOne(id: string, body: Buffer, timeoutMs: number, done: ReplicaPutDone): void {
+  private sendOne(id: string, body: Buffer, timeoutMs: number, target: ReplicaPutTarget, slot: number): void {
     attempt(() => this.transport.sendOne(id, body, timeoutMs)).then(
-      () => done(null),
-      (error: unknown) => done(asDkvError(error)),
+      () => target.replicaPutDone(slot, null),
+      (error: unknown) => target.replicaPutDone(slot, asDkvError(error)),
     );
   }
 }
@@ -134,11 +139,17 @@ function attempt<T>(send: () => Promise<T>): Promise<T> {
   }
 }
 
-// Hands each write its outcome from a REPLICA_PUTS reply: an array with one element per write,
+// Tells every write of `batch` the same outcome.
+function tellAll(batch: Batch, error: DkvError | null): void {
+  for (let i = 0; i < batch.slots.length; i++) batch.targets[i]!.replicaPutDone(batch.slots[i]!, error);
+}
+
+// Tells each write its outcome from a REPLICA_PUTS reply: an array with one element per write,
 // nil for durable or an error map (as ERROR's body).
-function settle(done: readonly ReplicaPutDone[], body: Buffer): void {
-  if (isAllNil(body, 0, body.length, done.length)) {
-    for (const callback of done) callback(null);
+function settle(batch: Batch, body: Buffer): void {
+  const count = batch.slots.length;
+  if (isAllNil(body, 0, body.length, count)) {
+    tellAll(batch, null);
     return;
   }
   let results: unknown;
@@ -147,10 +158,9 @@ function settle(done: readonly ReplicaPutDone[], body: Buffer): void {
   } catch {
     results = undefined;
   }
-  if (!Array.isArray(results) || results.length !== done.length) {
-    const error = new DkvError('PROTOCOL_VIOLATION', `REPLICA_PUTS reply is not an array of ${done.length} results`);
-    for (const callback of done) callback(error);
+  if (!Array.isArray(results) || results.length !== count) {
+    tellAll(batch, new DkvError('PROTOCOL_VIOLATION', `REPLICA_PUTS reply is not an array of ${count} results`));
     return;
   }
-  for (let i = 0; i < done.length; i++) done[i]!(results[i] === null ? null : errorOfBody(results[i]));
+  for (let i = 0; i < count; i++) batch.targets[i]!.replicaPutDone(batch.slots[i]!, results[i] === null ? null : errorOfBody(results[i]));
 }

@@ -217,7 +217,7 @@ export class SimDataCluster {
     return {
       request: (to, opcode, body, timeoutMs) => send(to, opcode, body, timeoutMs, false),
       requestRaw: (to, opcode, body, timeoutMs) => send(to, opcode, body, timeoutMs, true) as Promise<Buffer>,
-      replicaPut: (to, body, timeoutMs, done) => batches.add(to, body, timeoutMs, done),
+      replicaPut: (to, body, timeoutMs, target, slot) => batches.add(to, body, timeoutMs, target, slot),
       get replicaPutBatchesSent() {
         return batches.sent;
       },

@@ -51,12 +51,16 @@ function harness(sendThrows?: Error) {
     nowMs: () => clock.nowMs,
   });
   const outcomes: Array<DkvError | null | 'waiting'> = [];
+  // Each write is told its outcome under the slot it was added with: here, its index.
+  const target = {
+    replicaPutDone(slot: number, error: DkvError | null): void {
+      if (outcomes[slot] !== 'waiting') throw new Error(`write ${slot} settled twice`);
+      outcomes[slot] = error;
+    },
+  };
   const add = (id: string, body: Buffer, timeoutMs = 1000): number => {
     const index = outcomes.push('waiting') - 1;
-    batches.add(id, body, timeoutMs, (error) => {
-      if (outcomes[index] !== 'waiting') throw new Error(`write ${index} settled twice`);
-      outcomes[index] = error;
-    });
+    batches.add(id, body, timeoutMs, target, index);
     return index;
   };
   // Runs the flushes scheduled so far, as the transport's scheduler would.

@@ -169,6 +169,20 @@ t.test('a non-replica forwards a write to a replica, which coordinates it', asyn
   t.same(valuesAt(sim, replicas[0]!, 'h'), ['v1']);
 });
 
+t.test('a forwarded write that reaches a non-replica is coordinated there, which keeps a copy too', async (t) => {
+  const sim = cluster(5);
+  const replicas = replicasOf(sim, 'f');
+  const outsider = sim.ids.find((id) => !replicas.includes(id))!;
+  const forwarded = { ...DEFAULTS, forwarded: true };
+  const { value, error } = await run(sim, sim.node(outsider).coordinator.write(key('f'), Buffer.from('v1'), undefined, forwarded));
+  t.equal(error, undefined);
+  t.ok(value!.context.length > 0, 'it answers with a context');
+  t.equal(sim.node(outsider).coordinator.stats.forwards, 0, 'a forwarded write is not forwarded again');
+  t.same(valuesAt(sim, outsider, 'f'), ['v1'], 'its own copy is durable before it answers');
+  await sim.timers.runFor(100);
+  for (const id of replicas) t.same(valuesAt(sim, id, 'f'), ['v1'], `${id} holds it`);
+});
+
 t.test('read repair: a wiped replica is refilled by a read of all three', async (t) => {
   const sim = cluster(5);
   const [first, second] = replicasOf(sim, 'i');
