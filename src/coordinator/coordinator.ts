@@ -245,7 +245,14 @@ export class Coordinator {
     plan: ReplicaPlan,
     w: number,
   ): Promise<WriteOutcome> {
-    const local = this.store.writeLocal(key, value, context);
+    let local: LocalWrite;
+    try {
+      local = this.store.writeLocal(key, value, context);
+    } catch (error) {
+      // A write the store refuses (too large, too many siblings, storage failed) fails as a
+      // rejection, as every other outcome of write() does.
+      return Promise.reject(error);
+    }
     const write = new ReplicatedWrite(this.replication, key, local, plan, w, options.timeoutMs ?? this.config.requestTimeoutMs, value === null);
     return write.promise;
   }

@@ -7,7 +7,14 @@ import { SimDataCluster } from '../../src/sim/data-cluster.js';
 import type { QuorumOptions } from '../../src/wire/messages.js';
 import { limits } from '../../src/lib/limits.js';
 import { RECORD_HEADER_BYTES } from '../../src/store/versioned-store.js';
-import { decodeBody, decodeVersionsBody, encodeBody, encodeReplicaPutBody, replicaPutsAllDurable } from '../../src/wire/messages.js';
+import {
+  decodeBody,
+  decodeVersionsBody,
+  encodeBody,
+  encodeReplicaPutBody,
+  readContext,
+  replicaPutsAllDurable,
+} from '../../src/wire/messages.js';
 
 const DEFAULTS: QuorumOptions = { r: undefined, w: undefined, timeoutMs: undefined, ring: undefined, forwarded: false };
 
@@ -181,6 +188,24 @@ t.test('a forwarded write that reaches a non-replica is coordinated there, which
   t.same(valuesAt(sim, outsider, 'f'), ['v1'], 'its own copy is durable before it answers');
   await sim.timers.runFor(100);
   for (const id of replicas) t.same(valuesAt(sim, id, 'f'), ['v1'], `${id} holds it`);
+});
+
+t.test('a write the store refuses fails as a rejection, and nothing is sent', async (t) => {
+  const sim = cluster(3);
+  const first = await run(sim, sim.node('n1').coordinator.write(key('big'), Buffer.from('small'), undefined, DEFAULTS));
+  const context = readContext(first.value!.context)!;
+  const sentBefore = sim.requestsSent;
+  let thrown: unknown;
+  let refused: Promise<unknown> | undefined;
+  try {
+    refused = sim.node('n1').coordinator.write(key('big'), Buffer.alloc(limits.frameBytesMax), context, DEFAULTS);
+  } catch (error) {
+    thrown = error;
+  }
+  t.equal(thrown, undefined, 'write() does not throw');
+  const { error } = await run(sim, refused!);
+  t.match(error, { code: 'VALUE_TOO_LARGE' });
+  t.equal(sim.requestsSent, sentBefore, 'no replica was asked');
 });
 
 t.test('read repair: a wiped replica is refilled by a read of all three', async (t) => {
