@@ -1,7 +1,8 @@
 // Quorum and hinted-handoff logic in virtual time: real coordinators on simulated nodes, with
 // crashes, refusals and silent drops. Nothing sleeps; every run replays from its seed.
+import fc from 'fast-check';
 import t from 'tap';
-import { isDkvError } from '../../src/lib/errors.js';
+import { DkvError, isDkvError } from '../../src/lib/errors.js';
 import { SeededRandom } from '../../src/lib/random.js';
 import { SimDataCluster } from '../../src/sim/data-cluster.js';
 import type { QuorumOptions } from '../../src/wire/messages.js';
@@ -12,6 +13,7 @@ import {
   decodeVersionsBody,
   encodeBody,
   encodeReplicaPutBody,
+  readArrayHeaderInPlace,
   readContext,
   replicaPutsAllDurable,
 } from '../../src/wire/messages.js';
@@ -360,4 +362,52 @@ t.test('REPLICA_PUTS: entries settle on their own; a body that cannot be split i
   t.match(decodeBody(failed.value!, 0, failed.value!.length), [{ name: 'STORAGE_FAILED' }]);
   const after = await run(sim, replicaPuts([put('p8', 'eight'), put('p9', 'nine')]));
   t.match(decodeBody(after.value!, 0, after.value!.length), [{ name: 'STORAGE_FAILED' }, { name: 'STORAGE_FAILED' }]);
+});
+
+t.test('fuzz: any REPLICA_PUTS body is refused with a DkvError or answered with one result per entry', async (t) => {
+  const sim = cluster(3);
+  const coordinator = sim.node('n2').coordinator;
+  const versions = sim.node('n1').store.writeLocal(key('fz'), Buffer.from('v'), undefined).record.subarray(RECORD_HEADER_BYTES);
+  const valid = [
+    encodeBody([encodeReplicaPutBody(key('a'), versions), encodeReplicaPutBody(key('b'), versions)]),
+    encodeBody([encodeBody({ key: 'c', versions, hint: 'n9' }), encodeReplicaPutBody(key('d'), versions)]),
+    encodeBody([encodeReplicaPutBody(key('e'), versions)]),
+  ].map((b) => Buffer.from(b));
+  const bodies = fc.oneof(
+    fc.uint8Array({ maxLength: 64 }).map((b) => Buffer.from(b)),
+    fc
+      .tuple(fc.constantFrom(...valid), fc.array(fc.tuple(fc.nat(), fc.integer({ min: 0, max: 255 })), { minLength: 1, maxLength: 4 }))
+      .map(([body, flips]) => {
+        const mutated = Buffer.from(body);
+        for (const [at, byte] of flips) mutated[at % mutated.length] = byte;
+        return mutated;
+      }),
+  );
+  const outcomes = new Map<string, number>();
+  await fc.assert(
+    fc.asyncProperty(bodies, async (body) => {
+      let reply: Promise<Buffer>;
+      try {
+        reply = coordinator.replicaPuts(body, 0, body.length);
+      } catch (error) {
+        if (!(error instanceof DkvError)) return false;
+        outcomes.set(error.code, (outcomes.get(error.code) ?? 0) + 1);
+        return true;
+      }
+      const head = { count: 0, next: 0 };
+      readArrayHeaderInPlace(body, 0, body.length, head);
+      const { value, error } = await run(sim, reply, 1000);
+      if (error !== undefined) return false;
+      const results = decodeBody(value!, 0, value!.length);
+      if (!Array.isArray(results) || results.length !== head.count) return false;
+      for (const result of results) {
+        const code = result === null ? 'durable' : String((result as { name?: unknown }).name);
+        outcomes.set(code, (outcomes.get(code) ?? 0) + 1);
+      }
+      return true;
+    }),
+    { numRuns: 400, seed: 11 },
+  );
+  t.ok((outcomes.get('durable') ?? 0) > 0, `outcomes: ${JSON.stringify(Object.fromEntries(outcomes))}`);
+  t.ok((outcomes.get('BAD_REQUEST') ?? 0) > 0, 'and refusals');
 });
