@@ -90,7 +90,9 @@ t.test('a warm-up runs the workload first, and only what follows it is measured'
   const report = run.report!;
   t.equal(report.preload, null, 'writes alone need no preload');
   t.ok(report.warmup !== null && report.warmup.ops > 0, `the warm-up answered ${report.warmup?.ops} requests`);
-  t.ok(report.warmup!.elapsedMs >= 300, 'for the time asked');
+  // Node's timers run by the event loop's millisecond clock, which can trail performance.now()
+  // by as long as the loop has been busy in its turn: 300 ms asked may measure a little less.
+  t.ok(report.warmup!.elapsedMs >= 250, `for about the time asked (${report.warmup!.elapsedMs.toFixed(1)} ms)`);
   t.equal(report.run.ops, 2000, 'the measured run counts only its own');
   t.equal(after.put - before.put, report.warmup!.ops + 2000, 'the server served both');
 
