@@ -530,6 +530,14 @@ async function runPhase(
   if (stop !== null) clearTimeout(stop);
 }
 
+// An unmeasured phase (preload, warm-up) must finish on every connection: the first failure ends
+// the run with its code.
+function throwIfAnyFailed(connections: readonly LoadConnection[], phase: string, server: string): void {
+  for (const { failure } of connections) {
+    if (failure !== null) throw new DkvError(failure, `${phase} failed: a connection to ${server} failed with ${failure}`);
+  }
+}
+
 // Runs the benchmark against the node `control` is connected to; `control` reads STATS, on a
 // connection of its own so that it stays out of the measured ones, and its timeout applies to
 // the load connections too. Throws DkvError CANNOT_CONNECT if they cannot be opened, and a
@@ -592,9 +600,7 @@ export async function runLoad(
         onProgress,
       );
       preload = phase.report();
-      for (const { failure } of connections) {
-        if (failure !== null) throw new DkvError(failure, `preload failed: a connection to ${server} failed with ${failure}`);
-      }
+      throwIfAnyFailed(connections, 'preload', server);
     }
 
     let warmup: PhaseReport | null = null;
@@ -602,9 +608,7 @@ export async function runLoad(
       const phase = new Phase('warmup', connections);
       await runPhase(phase, connections, (connection) => connection.startRun(phase, Infinity), options.warmupMs, timeoutMs, onProgress);
       warmup = phase.report();
-      for (const { failure } of connections) {
-        if (failure !== null) throw new DkvError(failure, `warm-up failed: a connection to ${server} failed with ${failure}`);
-      }
+      throwIfAnyFailed(connections, 'warm-up', server);
     }
 
     const before = await Promise.all(controls.map((c) => c.stats()));

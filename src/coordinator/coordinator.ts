@@ -408,7 +408,6 @@ export class Coordinator {
   }
 }
 
-
 // What ReplicatedWrite uses of its coordinator.
 interface Replication {
   view: ClusterView;

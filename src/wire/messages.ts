@@ -519,14 +519,14 @@ export function replicaPutsAllDurable(count: number): Buffer {
   return body;
 }
 
+// isAllNil's scratch header.
+const allNilHead: ArrayHead = { count: 0, next: 0 };
+
 // Whether bytes[start, end) is an array of `count` nils (replicaPutsAllDurable's reply).
 export function isAllNil(bytes: Uint8Array, start: number, end: number, count: number): boolean {
-  const head = arrayHeaderBytes(count);
-  if (end - start !== head + count) return false;
-  const expected = Buffer.allocUnsafe(head);
-  writeArrayHeader(expected, 0, count);
-  for (let i = 0; i < head; i++) if (bytes[start + i] !== expected[i]) return false;
-  for (let i = start + head; i < end; i++) if (bytes[i] !== 0xc0) return false;
+  const head = allNilHead;
+  if (!readArrayHeaderInPlace(bytes, start, end, head) || head.count !== count || end - head.next !== count) return false;
+  for (let i = head.next; i < end; i++) if (bytes[i] !== 0xc0) return false;
   return true;
 }
 
