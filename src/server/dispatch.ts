@@ -14,12 +14,18 @@ import {
   decodeMputRequest,
   decodePutRequest,
   readQuorumOptions,
+  quorumOptions,
   type QuorumOptions,
   encodeBodyShared,
   errorBodyOf,
   NOT_FOUND_REPLY,
+  PutScan,
   readGetKeyInPlace,
+  readPutEntry,
   type Span,
+  writeBin,
+  binBytes,
+  CONTEXT_KEY,
 } from '../wire/messages.js';
 import { assert } from '../lib/assert.js';
 import type { ClusterView } from '../coordinator/cluster-view.js';
@@ -32,6 +38,7 @@ const NOT_FOUND = Buffer.from(NOT_FOUND_REPLY);
 export class NativeSession implements Session, FrameSink {
   private readonly decoder = new FrameDecoder(this);
   private readonly keySpan: Span = { start: 0, end: 0 };
+  private readonly putScan = new PutScan();
   // Request counters by opcode, looked up once per connection.
   private readonly counters: RequestCounter[] = [];
 
@@ -100,6 +107,10 @@ export class NativeSession implements Session, FrameSink {
     }
     if (opcode === Opcode.REPLICA_PUTS) {
       this.later(opcode, requestId, service.coordinator.replicaPuts(bytes, start, end), (reply) => reply);
+      return;
+    }
+    if (opcode === Opcode.PUT && this.putScan.scan(bytes, start, end)) {
+      this.putInPlace(requestId, bytes);
       return;
     }
     const body = decodeBody(bytes, start, end);
@@ -199,7 +210,13 @@ export class NativeSession implements Session, FrameSink {
     if (bodyBytes > limits.frameBytesMax - FRAME_HEADER_BYTES) {
       throw new DkvError('REPLY_TOO_LARGE', `the key's versions take ${bodyBytes} bytes, more than one frame carries`);
     }
-    // The reply goes straight into the connection's output slab when it fits.
+    this.sendReply(opcode, requestId, body, bodyStart);
+  }
+
+  // Sends body[bodyStart..] (bodyStart at most a frame header's bytes) as the reply: straight into
+  // the connection's output slab when it fits, without a frame of its own.
+  private sendReply(opcode: number, requestId: number, body: Buffer, bodyStart: number): void {
+    const bodyBytes = body.length - bodyStart;
     const connection = this.connection;
     const offset = connection.reserve(FRAME_HEADER_BYTES + bodyBytes);
     if (offset < 0) {
@@ -208,9 +225,18 @@ export class NativeSession implements Session, FrameSink {
     }
     const out = connection.outputSlab;
     // fill() copies the body without the view object Buffer#copy from an offset creates; the
-    // record's two header bytes land where the frame header then goes.
+    // bytes before bodyStart land where the frame header then goes.
     out.fill(body, offset + FRAME_HEADER_BYTES - bodyStart, offset + FRAME_HEADER_BYTES + bodyBytes);
     writeFrameHeader(out, offset, bodyBytes, opcode, FrameFlag.REPLY, requestId);
+  }
+
+  // PUT as PutScan read it: the write the decoded path makes of the same request.
+  private putInPlace(requestId: number, bytes: Buffer): void {
+    const scan = this.putScan;
+    const put = readPutEntry({ key: bytes.subarray(scan.key.start, scan.key.end), value: bytes.subarray(scan.value.start, scan.value.end) }, 'PUT');
+    const options = quorumOptions(undefined, scan.w, scan.timeoutMs, scan.ring, false);
+    const written = this.service.write(put.key, put.value, undefined, options);
+    this.later(Opcode.PUT, requestId, written, (result) => this.withRing(putReply(result), options));
   }
 
   // A reply to a request that routed by another ring carries this node's checksum, so the
@@ -220,11 +246,11 @@ export class NativeSession implements Session, FrameSink {
     if (options.ring === undefined || options.ring === checksum) return reply;
     this.service.stats.staleRingReplies++;
     if (!Buffer.isBuffer(reply)) return { ...reply, ring: checksum };
-    // A GET reply body: a msgpack map of three entries becomes one of four.
+    // A body already encoded (a GET reply, a PUT reply) is a fixmap: it gets one more entry.
     const withRing = Buffer.allocUnsafe(reply.length + 10);
     reply.copy(withRing);
-    assert(withRing[0] === 0x83, 'a GET reply body is a map of three');
-    withRing[0] = 0x84;
+    assert(withRing[0]! >= 0x80 && withRing[0]! < 0x8f, 'an encoded reply body is a fixmap with room for ring');
+    withRing[0]! += 1;
     withRing.write('\xa4ring', reply.length, 'latin1');
     withRing[reply.length + 5] = 0xce;
     withRing.writeUInt32BE(checksum, reply.length + 6);
@@ -274,11 +300,11 @@ export class NativeSession implements Session, FrameSink {
   // encoded here.
   private reply(opcode: number, requestId: number, body: unknown): void {
     if (Buffer.isBuffer(body)) {
-      this.connection.send(encodeFrame(opcode, FrameFlag.REPLY, requestId, body));
+      this.sendReply(opcode, requestId, body, 0);
       return;
     }
     const bytes = encodeBodyShared(body);
-    this.connection.send(encodeFrame(opcode, FrameFlag.REPLY, requestId, Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length)));
+    this.sendReply(opcode, requestId, Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length), 0);
   }
 
   // A reply that waits for the store: the request counts as in flight until it is answered.
@@ -306,8 +332,13 @@ export class NativeSession implements Session, FrameSink {
   }
 }
 
-function putReply(result: WriteResult): Record<string, unknown> {
-  return { context: result.context };
+// {"context": bin}, written directly.
+function putReply(result: WriteResult): Buffer {
+  const body = Buffer.allocUnsafe(1 + CONTEXT_KEY.length + binBytes(result.context.length));
+  body[0] = 0x81;
+  body.set(CONTEXT_KEY, 1);
+  writeBin(body, 1 + CONTEXT_KEY.length, result.context);
+  return body;
 }
 
 function deleteReply(result: WriteResult): Record<string, unknown> {

@@ -261,7 +261,8 @@ export function decodePutRequest(body: unknown): PutEntry {
   return readPutEntry(asMap(body, 'PUT'), 'PUT');
 }
 
-function readPutEntry(map: Record<string, unknown>, what: string): PutEntry {
+// A PUT's (or an MPUT entry's) key, value and context from their fields' values as decoded.
+export function readPutEntry(map: Record<string, unknown>, what: string): PutEntry {
   return {
     key: readKey(map.key, `${what} key`),
     value: readValue(map.value, `${what} value`),
@@ -288,12 +289,18 @@ export interface QuorumOptions {
 
 export function readQuorumOptions(body: unknown): QuorumOptions {
   const map = asMap(body, 'request');
+  return quorumOptions(map.r, map.w, map.timeoutMs, map.ring, map.forwarded === true);
+}
+
+// The options from their fields' values as decoded (undefined or null where a field is absent),
+// checked.
+export function quorumOptions(r: unknown, w: unknown, timeoutMs: unknown, ring: unknown, forwarded: boolean): QuorumOptions {
   return {
-    r: optionalInt(map.r, 'r', 1, limits.replicasMax),
-    w: optionalInt(map.w, 'w', 1, limits.replicasMax),
-    timeoutMs: optionalInt(map.timeoutMs, 'timeoutMs', 1, limits.requestTimeoutMsMax),
-    ring: optionalInt(map.ring, 'ring', 0, 0xffffffff),
-    forwarded: map.forwarded === true,
+    r: optionalInt(r, 'r', 1, limits.replicasMax),
+    w: optionalInt(w, 'w', 1, limits.replicasMax),
+    timeoutMs: optionalInt(timeoutMs, 'timeoutMs', 1, limits.requestTimeoutMsMax),
+    ring: optionalInt(ring, 'ring', 0, 0xffffffff),
+    forwarded,
   };
 }
 
@@ -451,6 +458,92 @@ export function readGetKeyInPlace(bytes: Uint8Array, start: number, end: number,
   span.end = end;
   return true;
 }
+
+// The hot path of PUT: a body that is a map of "key" and "value", both bin, and of any of "w",
+// "timeoutMs" and "ring", each nil or an integer of at most 32 bits that msgpack writes unsigned
+// (fixint, uint 8, 16 or 32), in any order and each at most once, is read in place: scan() puts
+// the key's and the value's spans and the numbers (undefined where absent or nil) in the
+// fields. Anything else (a context, str keys or values, any other field or encoding) returns
+// false and is decoded, so that what a request means, and what is wrong with it, is decided in
+// one place (readKey, readValue, quorumOptions).
+export class PutScan {
+  readonly key: Span = { start: 0, end: 0 };
+  readonly value: Span = { start: 0, end: 0 };
+  w: number | undefined;
+  timeoutMs: number | undefined;
+  ring: number | undefined;
+
+  scan(bytes: Uint8Array, start: number, end: number): boolean {
+    if (start >= end) return false;
+    const head = bytes[start]!;
+    if (head < 0x82 || head > 0x85) return false;
+    let seen = 0;
+    this.w = this.timeoutMs = this.ring = undefined;
+    let at = start + 1;
+    for (let entry = head & 0x0f; entry > 0; entry--) {
+      const field = fieldAt(bytes, at, end);
+      if (field === FIELD_UNKNOWN || (seen & field) !== 0) return false;
+      seen |= field;
+      at += bytes[at]! - 0xa0 + 1;
+      if (field === FIELD_KEY || field === FIELD_VALUE) {
+        at = readBinInPlace(bytes, at, end, field === FIELD_KEY ? this.key : this.value);
+        if (at < 0) return false;
+        continue;
+      }
+      if (at >= end) return false;
+      const tag = bytes[at]!;
+      let number: number | undefined;
+      if (tag <= 0x7f) {
+        number = tag;
+        at += 1;
+      } else if (tag === 0xc0) {
+        number = undefined;
+        at += 1;
+      } else if (tag === 0xcc && at + 2 <= end) {
+        number = bytes[at + 1]!;
+        at += 2;
+      } else if (tag === 0xcd && at + 3 <= end) {
+        number = u16be(bytes, at + 1);
+        at += 3;
+      } else if (tag === 0xce && at + 5 <= end) {
+        number = u32be(bytes, at + 1);
+        at += 5;
+      } else {
+        return false;
+      }
+      if (field === FIELD_W) this.w = number;
+      else if (field === FIELD_TIMEOUT) this.timeoutMs = number;
+      else this.ring = number;
+    }
+    return at === end && (seen & (FIELD_KEY | FIELD_VALUE)) === (FIELD_KEY | FIELD_VALUE);
+  }
+}
+
+const FIELD_UNKNOWN = 0;
+const FIELD_KEY = 1;
+const FIELD_VALUE = 2;
+const FIELD_W = 4;
+const FIELD_TIMEOUT = 8;
+const FIELD_RING = 16;
+
+// Which of PutScan's fields the fixstr at bytes[at] names.
+function fieldAt(bytes: Uint8Array, at: number, end: number): number {
+  if (at >= end) return FIELD_UNKNOWN;
+  const length = bytes[at]! - 0xa0;
+  if (length < 1 || length > 9 || at + 1 + length > end) return FIELD_UNKNOWN;
+  const c = bytes[at + 1]!;
+  if (length === 1) return c === 0x77 ? FIELD_W : FIELD_UNKNOWN; // w
+  if (length === 3) return sameBytes(bytes, at, FIELD_NAME_KEY, 0, 4) ? FIELD_KEY : FIELD_UNKNOWN;
+  if (length === 4) return sameBytes(bytes, at, FIELD_NAME_RING, 0, 5) ? FIELD_RING : FIELD_UNKNOWN;
+  if (length === 5) return sameBytes(bytes, at, FIELD_NAME_VALUE, 0, 6) ? FIELD_VALUE : FIELD_UNKNOWN;
+  return sameBytes(bytes, at, FIELD_NAME_TIMEOUT, 0, 10) ? FIELD_TIMEOUT : FIELD_UNKNOWN;
+}
+
+// fixstr "key", "ring", "value", "timeoutMs"
+const FIELD_NAME_KEY = Uint8Array.of(0xa3, 0x6b, 0x65, 0x79);
+const FIELD_NAME_RING = Uint8Array.of(0xa4, 0x72, 0x69, 0x6e, 0x67);
+const FIELD_NAME_VALUE = Uint8Array.of(0xa5, 0x76, 0x61, 0x6c, 0x75, 0x65);
+const FIELD_NAME_TIMEOUT = Uint8Array.of(0xa9, 0x74, 0x69, 0x6d, 0x65, 0x6f, 0x75, 0x74, 0x4d, 0x73);
 
 // The bytes that open a GET reply body as the encoder writes it, and the names of its other two
 // keys: for the code that reads or writes such a body in place (overwrite.ts, versions-scan.ts,

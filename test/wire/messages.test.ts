@@ -27,7 +27,11 @@ import {
   isAllNil,
   nestingFits,
   NOT_FOUND_REPLY,
+  PutScan,
+  quorumOptions,
   readArrayHeaderInPlace,
+  readPutEntry,
+  readQuorumOptions,
   readContext,
   readGetKeyInPlace,
   readSingleValueInPlace,
@@ -372,6 +376,89 @@ t.test('readGetKeyInPlace reads the key the decoder reads, or declines', async (
   for (let cut = 0; cut < good.length; cut++) t.notOk(readGetKeyInPlace(good, 0, cut, { start: 0, end: 0 }), `cut at ${cut}`);
 });
 
+// A PUT body field by field, each encoded one of the ways msgpack allows (or a wrong type),
+// in any order, sometimes with a context, an unknown or a repeated field.
+const fixstr = (text: string): Buffer => Buffer.concat([Buffer.of(0xa0 + text.length), Buffer.from(text)]);
+const bytesArbitrary = (max: number): fc.Arbitrary<Buffer> =>
+  fc.oneof(fc.uint8Array({ maxLength: 40 }), fc.uint8Array({ minLength: 250, maxLength: max })).map((b) => Buffer.from(b));
+const binOrStr = (bytes: Buffer): fc.Arbitrary<Buffer> =>
+  fc.oneof(
+    { arbitrary: fc.constant(Buffer.from(encodeBody(bytes))), weight: 6 },
+    fc.constant(Buffer.concat([Buffer.of(0xd9, Math.min(bytes.length, 255)), bytes.subarray(0, 255)])),
+    fc.constant(Buffer.concat([Buffer.of(0xc6, 0, 0, bytes.length >> 8, bytes.length & 0xff), bytes])),
+  );
+const numberArbitrary: fc.Arbitrary<Buffer> = fc.oneof(
+  fc.nat(127).map((n) => Buffer.of(n)),
+  fc.nat(255).map((n) => Buffer.of(0xcc, n)),
+  fc.nat(0xffff).map((n) => Buffer.of(0xcd, n >> 8, n & 0xff)),
+  fc.nat(0xffffffff).map((n) => { const b = Buffer.alloc(5); b[0] = 0xce; b.writeUInt32BE(n, 1); return b; }),
+  fc.constant(Buffer.of(0xc0)),
+  fc.constantFrom(Buffer.of(0xff), Buffer.of(0xc3), Buffer.of(0xcf, 0, 0, 0, 0, 0, 0, 0, 1)),
+  fc.double().map((n) => Buffer.from(encodeBody(n))),
+);
+const putBodyArbitrary = fc
+  .record({
+    key: bytesArbitrary(1100).chain(binOrStr),
+    value: bytesArbitrary(300).chain(binOrStr),
+    w: fc.option(numberArbitrary, { freq: 2, nil: undefined }),
+    timeoutMs: fc.option(numberArbitrary, { freq: 2, nil: undefined }),
+    ring: fc.option(numberArbitrary, { freq: 2, nil: undefined }),
+    extra: fc.oneof({ arbitrary: fc.constant(undefined), weight: 5 }, fc.constantFrom('context', 'r', 'forwarded', 'keys', 'W', 'ring')),
+    dropKey: fc.nat(9).map((n) => n === 0),
+    order: fc.array(fc.nat(), { minLength: 6, maxLength: 6 }),
+  })
+  .map(({ key, value, w, timeoutMs, ring, extra, dropKey, order }) => {
+    const fields: Buffer[] = [];
+    if (!dropKey) fields.push(Buffer.concat([fixstr('key'), key]));
+    fields.push(Buffer.concat([fixstr('value'), value]));
+    if (w !== undefined) fields.push(Buffer.concat([fixstr('w'), w]));
+    if (timeoutMs !== undefined) fields.push(Buffer.concat([fixstr('timeoutMs'), timeoutMs]));
+    if (ring !== undefined) fields.push(Buffer.concat([fixstr('ring'), ring]));
+    if (extra !== undefined) fields.push(Buffer.concat([fixstr(extra), extra === 'context' ? Buffer.from(encodeBody(encodeContext([['n1', 1]]))) : Buffer.of(0x01)]));
+    const sorted = fields.map((field, i) => [order[i]!, field] as const).sort((a, b) => a[0] - b[0]).map(([, field]) => field);
+    return Buffer.concat([Buffer.of(0x80 + sorted.length), ...sorted]);
+  });
+
+t.test('PutScan reads what the decoder reads, or declines', async (t) => {
+  let inPlace = 0;
+  const scan = new PutScan();
+  // What the request comes to, or the error it raises: the same either way it is read.
+  const outcome = (read: () => unknown): unknown => {
+    try {
+      return plain(read());
+    } catch (error) {
+      if (!(error instanceof DkvError)) throw error;
+      return `${error.code}: ${error.message}`;
+    }
+  };
+  fc.assert(
+    fc.property(putBodyArbitrary, fc.nat(8), (body, pad) => {
+      const framed = Buffer.concat([Buffer.alloc(pad, 0xee), body]);
+      if (!scan.scan(framed, pad, framed.length)) return;
+      inPlace++;
+      const decoded = outcome(() => {
+        const map = decodeBody(framed, pad, framed.length);
+        return { put: decodePutRequest(map), options: readQuorumOptions(map) };
+      });
+      const read = outcome(() => ({
+        put: readPutEntry({ key: framed.subarray(scan.key.start, scan.key.end), value: framed.subarray(scan.value.start, scan.value.end) }, 'PUT'),
+        options: quorumOptions(undefined, scan.w, scan.timeoutMs, scan.ring, false),
+      }));
+      deepStrictEqual(read, decoded);
+    }),
+    { numRuns: 3000 },
+  );
+  t.ok(inPlace > 600, `${inPlace} read in place`);
+  const ok = unhex('83 a3 6b 65 79 c4 01 61 a5 76 61 6c 75 65 c4 01 62 a4 72 69 6e 67 ce 01 02 03 04');
+  t.ok(scan.scan(ok, 0, ok.length));
+  t.same([scan.key, scan.value, scan.ring, scan.w, scan.timeoutMs], [{ start: 7, end: 8 }, { start: 16, end: 17 }, 0x01020304, undefined, undefined]);
+  // Truncated bodies are declined, never misread; so are a context and str keys.
+  for (let cut = 0; cut < ok.length; cut++) t.notOk(scan.scan(ok, 0, cut), `cut at ${cut}`);
+  t.notOk(scan.scan(Buffer.from(encodeBody({ key: 'a', value: Buffer.from('b') })), 0, 10));
+  const withContext = Buffer.from(encodeBody({ key: Buffer.from('a'), value: Buffer.from('b'), context: encodeContext([['n1', 1]]) }));
+  t.notOk(scan.scan(withContext, 0, withContext.length));
+});
+
 t.test('readSingleValueInPlace reads the only value of a GET reply, or declines', async (t) => {
   let inPlace = 0;
   fc.assert(
@@ -406,8 +493,10 @@ t.test('fuzz: random and mutated bodies only ever raise DkvError', async (t) => 
     (b) => versionedFromReply(decodeGetReply(b)),
   ];
   const codes = new Map<string, number>();
+  const putScan = new PutScan();
   const check = (input: Uint8Array, pad: number): boolean => {
     const framed = Buffer.concat([Buffer.alloc(pad), input]);
+    putScan.scan(framed, pad, framed.length);
     let body: unknown;
     try {
       body = decodeBody(framed, pad, framed.length);
