@@ -250,7 +250,7 @@ export class NativeSession implements Session, FrameSink {
     const withRing = Buffer.allocUnsafe(reply.length + 10);
     reply.copy(withRing);
     assert(withRing[0]! >= 0x80 && withRing[0]! < 0x8f, 'an encoded reply body is a fixmap with room for ring');
-    withRing[0]! += 1;
+    withRing[0] = withRing[0]! + 1;
     withRing.write('\xa4ring', reply.length, 'latin1');
     withRing[reply.length + 5] = 0xce;
     withRing.writeUInt32BE(checksum, reply.length + 6);
