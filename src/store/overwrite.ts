@@ -9,7 +9,7 @@
 //   {values: [v], context: bin(clock), versions: [[node, counter, tsMs]]}
 
 import { u16be, u32be } from '../lib/bytes.js';
-import { binHeaderBytes, CONTEXT_KEY, VALUES_KEY, VERSIONS_KEY, writeBinHeader } from '../wire/messages.js';
+import { binHeaderBytes, CONTEXT_KEY, uint32At, uint32BytesAt, VALUES_KEY, VERSIONS_KEY, writeBinHeader } from '../wire/messages.js';
 
 const RECORD_FORMAT = 1;
 const TOMBSTONE = 0x01;
@@ -59,25 +59,8 @@ function ownCounter(record: Uint8Array | undefined, node: Uint8Array): number {
   else return -1;
   if (nodeBytes !== node.length) return -1;
   for (let k = 0; k < nodeBytes; k++) if (record[i++] !== node[k]) return -1;
-  const counter = readUint(record, i);
-  return i + uintBytes(record[i]!) === contextEnd ? counter : -1;
-}
-
-function readUint(bytes: Uint8Array, i: number): number {
-  const tag = bytes[i]!;
-  if (tag < 0x80) return tag;
-  if (tag === 0xcc) return bytes[i + 1]!;
-  if (tag === 0xcd) return u16be(bytes, i + 1);
-  if (tag === 0xce) return u32be(bytes, i + 1);
-  return -1;
-}
-
-function uintBytes(tag: number): number {
-  if (tag < 0x80) return 1;
-  if (tag === 0xcc) return 2;
-  if (tag === 0xcd) return 3;
-  if (tag === 0xce) return 5;
-  return 9;
+  const size = uint32BytesAt(record, i, contextEnd);
+  return size !== 0 && i + size === contextEnd ? uint32At(record, i) : -1;
 }
 
 // How many bytes msgpack needs for an unsigned integer, as @msgpack/msgpack encodes it.

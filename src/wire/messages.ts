@@ -490,26 +490,15 @@ export class PutScan {
         if (at < 0) return false;
         continue;
       }
-      if (at >= end) return false;
-      const tag = bytes[at]!;
       let number: number | undefined;
-      if (tag <= 0x7f) {
-        number = tag;
-        at += 1;
-      } else if (tag === 0xc0) {
+      if (at < end && bytes[at] === 0xc0) {
         number = undefined;
         at += 1;
-      } else if (tag === 0xcc && at + 2 <= end) {
-        number = bytes[at + 1]!;
-        at += 2;
-      } else if (tag === 0xcd && at + 3 <= end) {
-        number = u16be(bytes, at + 1);
-        at += 3;
-      } else if (tag === 0xce && at + 5 <= end) {
-        number = u32be(bytes, at + 1);
-        at += 5;
       } else {
-        return false;
+        const size = uint32BytesAt(bytes, at, end);
+        if (size === 0) return false;
+        number = uint32At(bytes, at);
+        at += size;
       }
       if (field === FIELD_W) this.w = number;
       else if (field === FIELD_TIMEOUT) this.timeoutMs = number;
@@ -517,6 +506,23 @@ export class PutScan {
     }
     return at === end && (seen & (FIELD_KEY | FIELD_VALUE)) === (FIELD_KEY | FIELD_VALUE);
   }
+}
+
+// The bytes of the msgpack unsigned integer of at most 32 bits (positive fixint, uint 8, 16 or
+// 32) at bytes[at], ending by `end`; 0 if there is none.
+export function uint32BytesAt(bytes: Uint8Array, at: number, end: number): number {
+  if (at >= end) return 0;
+  const tag = bytes[at]!;
+  const size = tag < 0x80 ? 1 : tag === 0xcc ? 2 : tag === 0xcd ? 3 : tag === 0xce ? 5 : 0;
+  return at + size <= end ? size : 0;
+}
+
+// The value of the integer uint32BytesAt found at bytes[at].
+export function uint32At(bytes: Uint8Array, at: number): number {
+  const tag = bytes[at]!;
+  if (tag < 0x80) return tag;
+  if (tag === 0xcc) return bytes[at + 1]!;
+  return tag === 0xcd ? u16be(bytes, at + 1) : u32be(bytes, at + 1);
 }
 
 const FIELD_UNKNOWN = 0;
