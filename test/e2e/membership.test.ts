@@ -112,6 +112,8 @@ t.test('eight dkvd processes: converge, crash, a late joiner, pause, restart, le
   // place on every ring until it is forgotten.
   const joiner = (nodes[NODES] = await start(NODES));
   await waitFor([joiner], `${victim.nodeId} dead at the joiner`, (members) => stateOf(members, victim.nodeId)?.state === 'dead');
+  // The joiner knows the others from its join; they learn of it by gossip, a little later.
+  await waitFor(others, `${joiner.nodeId} alive at the others`, (members) => stateOf(members, joiner.nodeId)?.state === 'alive');
   const checksums = await Promise.all([...others, joiner].map(ringChecksumOf));
   t.same(new Set(checksums).size, 1, `the joiner's ring is the others' (checksums ${[...new Set(checksums)].join(', ')})`);
 
