@@ -6,19 +6,23 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/dkv-$1.XXXXXX")
 PIDS=()
 
-cleanup() {
+# SIGTERM to each process, then SIGKILL to whatever has not exited within 10 s.
+stop_processes() { # pid...
   local pid
-  for pid in "${PIDS[@]}"; do
+  for pid in "$@"; do
     kill -TERM "$pid" 2>/dev/null || true
   done
-  for pid in "${PIDS[@]}"; do
-    # Bounded: SIGKILL whatever has not exited within 10 s.
+  for pid in "$@"; do
     for _ in $(seq 1 100); do
       kill -0 "$pid" 2>/dev/null || break
       sleep 0.1
     done
     kill -KILL "$pid" 2>/dev/null || true
   done
+}
+
+cleanup() {
+  stop_processes "${PIDS[@]}"
   rm -rf "$WORK"
 }
 trap cleanup EXIT
@@ -37,20 +41,23 @@ node_share_options() {
 }
 
 # Starts a local 3-node dkv cluster: node ids, data directories and logs named $1 1..3 under WORK
-# (stderr in WORK/$1N.log), each node with its share of V8's helper threads. Sets DKV_PORT (the
-# first node's TCP port) and DKV_PORTS, and returns once the first node sees three alive
-# members. Every wait is bounded by START_TIMEOUT_S.
+# (stderr in WORK/$1N.log), each node with its share of V8's helper threads, running the build in
+# $2 (a checkout with dist/ built; default ROOT). Sets DKV_PORT (the first node's TCP port),
+# DKV_PORTS and DKV_PIDS, and returns once the first node sees three alive members. Every wait
+# is bounded by START_TIMEOUT_S.
 start_dkv_cluster() {
-  local name=$1 i port pid deadline
+  local name=$1 tree=${2:-$ROOT} i port pid deadline
   DKV_PORT=""
   DKV_PORTS=()
+  DKV_PIDS=()
   for i in 1 2 3; do
-    local cmd=("$ROOT/bin/dkvd" --tcp 0 --udp 0 --data "$WORK/$name$i" --node-id "$name$i")
+    local cmd=("$tree/bin/dkvd" --tcp 0 --udp 0 --data "$WORK/$name$i" --node-id "$name$i")
     [ "$i" -gt 1 ] && cmd+=(--join "127.0.0.1:$DKV_PORT")
     echo "+ NODE_OPTIONS=$(node_share_options 3) $(printf '%q ' "${cmd[@]}")"
     NODE_OPTIONS="$(node_share_options 3)" "${cmd[@]}" >"$WORK/$name$i.out" 2>"$WORK/$name$i.log" &
     pid=$!
     PIDS+=("$pid")
+    DKV_PIDS+=("$pid")
     deadline=$((SECONDS + START_TIMEOUT_S))
     port=""
     until [ -n "$port" ]; do
@@ -66,7 +73,7 @@ start_dkv_cluster() {
     [ "$i" = 1 ] && DKV_PORT=$port
   done
   deadline=$((SECONDS + START_TIMEOUT_S))
-  until "$ROOT/bin/dkv-cli" --server "127.0.0.1:$DKV_PORT" ring --json 2>/dev/null |
+  until "$tree/bin/dkv-cli" --server "127.0.0.1:$DKV_PORT" ring --json 2>/dev/null |
     node -e "const r = JSON.parse(require('fs').readFileSync(0, 'utf8')); process.exit(r.members.filter((m) => m.state === 'alive').length === 3 ? 0 : 1)"; do
     [ $SECONDS -lt $deadline ] || { echo "the dkv cluster did not form within ${START_TIMEOUT_S}s" >&2; exit 1; }
     sleep 0.2
