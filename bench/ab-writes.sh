@@ -47,7 +47,7 @@ remove_trees() {
     git -C "$ROOT" worktree remove --force "$tree" >/dev/null 2>&1 || true
   done
 }
-trap 'stop_processes "${PIDS[@]}"; remove_trees; rm -rf "$WORK"' EXIT
+trap 'remove_trees; cleanup' EXIT
 
 # Builds revision $1 in WORK/tree-$2 (the repository itself for "."), and sets TREE to it.
 build_tree() { # rev label
@@ -84,7 +84,7 @@ measure() { # tree name
   local out="$WORK/$2.json"
   timeout "$TEST_TIMEOUT_S" "${bench[@]}" --duration "$DURATION" >"$out" 2>"$WORK/$2.err" ||
     { echo "dkv-cli bench failed or timed out" >&2; cat "$out" "$WORK/$2.err" >&2; exit 1; }
-  stop_processes "${DKV_PIDS[@]}"
+  stop_dkv_cluster
   rm -rf "$WORK/$2"1 "$WORK/$2"2 "$WORK/$2"3
   node -e "
     const r = JSON.parse(require('fs').readFileSync('$out', 'utf8'));

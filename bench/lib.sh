@@ -80,3 +80,14 @@ start_dkv_cluster() {
   done
   echo "dkv cluster up on 127.0.0.1:${DKV_PORTS[*]}"
 }
+
+# Stops the cluster start_dkv_cluster started last, and forgets its pids (a pid may be reused).
+stop_dkv_cluster() {
+  stop_processes "${DKV_PIDS[@]}"
+  local pid kept=() stopped=" ${DKV_PIDS[*]} "
+  for pid in "${PIDS[@]}"; do
+    [[ "$stopped" == *" $pid "* ]] || kept+=("$pid")
+  done
+  PIDS=("${kept[@]}")
+  DKV_PIDS=()
+}
